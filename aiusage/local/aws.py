@@ -1,0 +1,69 @@
+"""The embedded AWS of the local stack: a moto server in this process, the table and the topic.
+
+The table is created from `shared/table.py`, the same schema the CDK stack
+deploys. Fake credentials and region are set in this process's environment so
+every boto3 client the handlers build talks to the embedded server.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from shared import table
+
+FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+class EmbeddedAws:
+    """moto's threaded server on a free loopback port."""
+
+    def __init__(self) -> None:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        from aiusage.local import moto_dynamodb
+
+        moto_dynamodb.install()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log per AWS call
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+
+    def start(self) -> str:
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+def use_local_aws(endpoint: str, dynamodb_endpoint: str | None = None) -> None:
+    """Point this process's boto3 clients at the local endpoints, with fake credentials."""
+    os.environ.update(FAKE_ENV)
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_endpoint or endpoint
+    os.environ.pop("DYNAMODB_ENDPOINT", None)
+
+
+def ensure_table(client: Any, table_name: str) -> bool:
+    """Create the table from `shared/table.py` unless it exists; True when created."""
+    try:
+        client.describe_table(TableName=table_name)
+        return False
+    except client.exceptions.ResourceNotFoundException:
+        pass
+    client.create_table(**table.table_schema(table_name))
+    client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    client.update_time_to_live(TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": table.TTL_ATTRIBUTE})
+    return True
+
+
+def ensure_topic(sns: Any, name: str) -> str:
+    return sns.create_topic(Name=name)["TopicArn"]

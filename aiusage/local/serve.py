@@ -1,0 +1,118 @@
+"""`aiusage serve`: the whole stack on one machine, no Docker, no AWS account.
+
+An embedded moto server stands in for DynamoDB, SNS and Secrets Manager; the
+table comes from `shared/table.py`; HTTP requests run through the same
+authorizer and API handlers as in AWS (see `gateway.py`).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 3000
+    demo: bool = False
+    dynamodb_endpoint: str | None = None
+    table: str = "aiusage"
+
+
+class LocalStack:
+    """The embedded AWS, the table, the admin key and the HTTP server, started and stopped together."""
+
+    def __init__(self, options: ServeOptions):
+        self.options = options
+        self.admin_key = ""
+        self.url = ""
+        self._aws: Any = None
+        self._http: Any = None
+
+    def start(self) -> None:
+        from aiusage.local.aws import EmbeddedAws, ensure_table, ensure_topic, use_local_aws
+        from aiusage.local.gateway import Gateway
+
+        o = self.options
+        self._aws = EmbeddedAws()
+        use_local_aws(self._aws.start(), o.dynamodb_endpoint)
+        os.environ["TABLE_NAME"] = o.table
+        os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "aiusage")
+        os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "AIUsage")
+        os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+
+        import boto3
+
+        from shared import store
+        from shared.config import settings
+
+        os.environ["ALERTS_TOPIC_ARN"] = ensure_topic(boto3.client("sns"), f"aiusage-{o.table}-alerts")
+        settings.cache_clear()
+        store.reset()
+        ensure_table(store.client(), o.table)
+
+        from shared import keys
+
+        self.admin_key = os.environ.get("AIUSAGE_ADMIN_KEY") or keys.KEY_PREFIX + secrets.token_urlsafe(32)
+        keys.ensure_key(self.admin_key, "admin (aiusage serve)", ["admin"])
+        if o.demo:
+            from aiusage.local.demo import seed
+
+            seed()
+
+        from werkzeug.serving import make_server
+
+        from functions.api.handler import lambda_handler as api
+        from functions.authorizer.handler import lambda_handler as authorizer
+
+        self._http = make_server(o.host, o.port, Gateway(api, authorizer), threaded=True)
+        host, port = self._http.server_address[:2]
+        self.url = f"http://{host}:{port}"
+
+    def serve_forever(self) -> None:
+        self._http.serve_forever()
+
+    def stop(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+        if self._aws is not None:
+            self._aws.stop()
+
+
+def banner(stack: LocalStack) -> str:
+    key = stack.admin_key
+    url = stack.url
+    return "\n".join([
+        f"aiusage local stack (table {stack.options.table!r}{', demo month seeded' if stack.options.demo else ''})",
+        f"admin key: {key}",
+        "try:",
+        f"  curl -s -H 'Authorization: Bearer {key}' '{url}/ai_usage?aggregation=day,service' | python3 -m json.tool",
+        f"  curl -s -X POST -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' "
+        f"-d '{{\"service\":\"openai\",\"model\":\"gpt-4o\",\"input_tokens\":1200,\"output_tokens\":300}}' {url}/ai_usage",
+        f"  curl -s -H 'Authorization: Bearer {key}' '{url}/ai_usage?group_by=day,service&format=csv'",
+        f"listening on {url}",
+    ])
+
+
+def serve(options: ServeOptions) -> None:
+    stack = LocalStack(options)
+    stack.start()
+
+    def _stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    print(banner(stack), flush=True)
+    try:
+        stack.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+        print("stopped", file=sys.stderr, flush=True)

@@ -1,0 +1,1 @@
+"""The Lambda functions: each package is one handler, kept thin."""

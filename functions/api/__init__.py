@@ -1,0 +1,1 @@
+"""The HTTP API: one Powertools resolver, routes split by resource in `routes/`."""

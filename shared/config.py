@@ -1,0 +1,50 @@
+"""Runtime configuration, parsed once from the environment into a pydantic model.
+
+`settings()` is read at first use (cold start), never at import; tests and the
+local server change the environment and call `settings.cache_clear()`.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+
+class Settings(BaseModel):
+    table_name: str = "aiusage"
+    region: str = "us-east-1"
+    dynamodb_endpoint: str | None = None
+    alerts_topic_arn: str | None = None
+    raw_retention_days: int = Field(400, ge=1)
+    github_oidc_audience: str = "aiusage"
+    # Owners ("octo-org") or repositories ("octo-org/octo-repo") allowed to post with OIDC.
+    github_oidc_allowlist: list[str] = Field(default_factory=list)
+    github_jwks_url: str = "https://token.actions.githubusercontent.com/.well-known/jwks"
+    # A JWKS document inline (tests, air-gapped deployments) instead of fetching the URL.
+    github_jwks: str | None = None
+    webhook_secret_arn: str | None = None
+    stage: str = "dev"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for name in cls.model_fields:
+            raw = env.get(name.upper())
+            if raw is None:
+                continue
+            values[name] = [v.strip() for v in raw.split(",") if v.strip()] if name == "github_oidc_allowlist" else raw
+        if "region" not in values:
+            region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+            if region:
+                values["region"] = region
+        if "dynamodb_endpoint" not in values and env.get("AWS_ENDPOINT_URL_DYNAMODB"):
+            values["dynamodb_endpoint"] = env["AWS_ENDPOINT_URL_DYNAMODB"]
+        return cls.model_validate(values)
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings.from_env()

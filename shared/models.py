@@ -1,0 +1,325 @@
+"""Pydantic models of what crosses the API: usage events, queries, keys, prices.
+
+Input models forbid unknown fields (a typo must never silently lose data) and
+name the offending field in every error. `UsageEvent` is the normalised,
+priced event the rest of the core works with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator, model_validator
+
+from shared.money import decimal_text
+
+EVENT_ID_PATTERN = r"^[A-Za-z0-9._:@/-]{1,128}$"
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+SLUG = re.compile(SLUG_PATTERN)
+MAX_EVENTS_PER_BATCH = 1000
+MAX_METADATA_BYTES = 4096
+MAX_FUTURE = timedelta(minutes=5)
+TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+Count = Annotated[StrictInt, Field(ge=0)]
+Text128 = Annotated[str, StringConstraints(max_length=128)]
+Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=38)]
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
+ServiceTier = Literal["standard", "batch", "flex", "priority"]
+
+
+def lower_slug(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """RFC 3339 with an offset -> aware UTC datetime."""
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(value) if isinstance(value, str) and len(value) > 10 else None
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise ValueError("must be an RFC 3339 timestamp with offset, e.g. 2026-11-21T09:30:00Z")
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError("must carry a UTC offset (Z or +HH:MM)")
+    return parsed.astimezone(UTC)
+
+
+def format_ts(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime(TS_FORMAT)
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, populate_by_name=True)
+
+
+class GitHubContext(_Input):
+    repository: Annotated[str, StringConstraints(max_length=200, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")] | None = None
+    pr_number: Annotated[StrictInt, Field(ge=1)] | None = None
+    run_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+    run_attempt: Annotated[StrictInt, Field(ge=1)] | None = None
+    workflow: Text128 | None = None
+    workflow_ref: Annotated[str, StringConstraints(max_length=400)] | None = None
+    job: Text128 | None = None
+    actor: Text128 | None = None
+    sha: Annotated[str, StringConstraints(max_length=64)] | None = None
+    event_name: Text128 | None = None
+
+    @field_validator("run_id", mode="before")
+    @classmethod
+    def _run_id_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("run_attempt", "pr_number", mode="before")
+    @classmethod
+    def _numeric_text(cls, value: Any) -> Any:
+        # GitHub puts numbers in strings ("run_attempt": "2"); accept digits only.
+        return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
+class UsageEventIn(_Input):
+    """One event as posted to `POST /ai_usage` (SPEC 4.1)."""
+
+    event_id: Annotated[str, StringConstraints(pattern=EVENT_ID_PATTERN)] | None = None
+    timestamp: datetime | None = None
+    service: Slug | None = None
+    model: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    operation: Slug | None = None
+    input_tokens: Count | None = None
+    cache_read_tokens: Count | None = None
+    cache_write_tokens: Count | None = None
+    output_tokens: Count | None = None
+    reasoning_tokens: Count | None = None
+    requests: Annotated[StrictInt, Field(ge=1)] = 1
+    usage: dict[str, Any] | None = None
+    claude_code_result: dict[str, Any] | None = None
+    cost_usd: Money | None = None
+    service_tier: ServiceTier | None = None
+    credits: Money | None = None
+    latency_ms: Count | None = None
+    status: Literal["ok", "error"] = "ok"
+    error: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    user_id: Text128 | None = None
+    project: Text128 | None = None
+    job_id: Text128 | None = None
+    batch_id: Text128 | None = None
+    github: GitHubContext | None = None
+    tags: dict[Text128, Text128] | None = Field(default=None, max_length=20)
+    metadata: dict[str, Any] | None = None
+
+    _lower = field_validator("service", "operation", mode="before")(classmethod(lambda cls, v: lower_slug(v)))
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _timestamp(cls, value: Any) -> Any:
+        return None if value is None else parse_timestamp(value)
+
+    @field_validator("timestamp")
+    @classmethod
+    def _not_in_future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value - datetime.now(UTC) > MAX_FUTURE:
+            raise ValueError("is more than 5 minutes in the future")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_size(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and len(canonical_json(value).encode()) > MAX_METADATA_BYTES:
+            raise ValueError(f"is larger than {MAX_METADATA_BYTES} bytes as JSON")
+        return value
+
+    def field_errors(self) -> list[tuple[tuple[str, ...], str]]:
+        """Cross-field rules, each naming the field it is about."""
+        errors: list[tuple[tuple[str, ...], str]] = []
+        if self.service is None and self.claude_code_result is None:
+            errors.append((("service",), "Field required"))
+        if self.usage is not None and self.claude_code_result is not None:
+            errors.append((("claude_code_result",), "give either usage or claude_code_result, not both"))
+        source = "usage" if self.usage is not None else "claude_code_result" if self.claude_code_result is not None else None
+        for name in TOKEN_FIELDS:
+            if source and getattr(self, name) is not None:
+                errors.append(((name,), f"cannot be given together with {source}"))
+        if (self.cache_read_tokens or 0) + (self.cache_write_tokens or 0) > (self.input_tokens or 0):
+            errors.append((("cache_read_tokens",), "cache_read_tokens + cache_write_tokens exceed input_tokens, which includes them"))
+        if (self.reasoning_tokens or 0) > (self.output_tokens or 0):
+            errors.append((("reasoning_tokens",), "exceeds output_tokens, which includes it"))
+        return errors
+
+
+TOKEN_FIELDS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
+
+
+class UsageBatchIn(_Input):
+    events: list[UsageEventIn] = Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)
+
+
+@dataclass(slots=True)
+class Counts:
+    """Token counts in the OpenAI convention: totals include their parts."""
+
+    input_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    web_search_requests: int = 0
+
+
+@dataclass(slots=True)
+class UsageEvent:
+    """A normalised event, ready to price and store."""
+
+    event_id: str
+    ts: datetime
+    service: str
+    model: str
+    operation: str
+    counts: Counts
+    requests: int = 1
+    cost_usd: Decimal | None = None
+    cost_source: str = "unpriced"
+    list_cost_usd: Decimal | None = None
+    price_source: str | None = None
+    price_version: str | None = None
+    service_tier: str | None = None
+    credits: Decimal | None = None
+    latency_ms: int | None = None
+    status: str = "ok"
+    error: str | None = None
+    user_id: str | None = None
+    project: str | None = None
+    job_id: str | None = None
+    batch_id: str | None = None
+    github: dict[str, Any] | None = None
+    tags: dict[str, str] | None = None
+    metadata: dict[str, Any] | None = None
+    content_hash: str = ""
+    id_generated: bool = False
+    loc: tuple[Any, ...] = field(default=())
+
+    @property
+    def repository(self) -> str | None:
+        return (self.github or {}).get("repository")
+
+    @property
+    def pr_number(self) -> int | None:
+        return (self.github or {}).get("pr_number")
+
+
+def canonical_json(value: Any) -> str:
+    """Stable JSON for hashing and storing free-form objects (Decimals as numbers)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime):
+        return format_ts(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def content_hash(fields: dict[str, Any]) -> str:
+    """Hash of what the caller sent: the same content re-posted is a duplicate."""
+
+    def canon(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return "D:" + decimal_text(value)
+        if isinstance(value, dict):
+            return {k: canon(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list):
+            return [canon(v) for v in value]
+        return value
+
+    return hashlib.sha256(canonical_json(canon(fields)).encode()).hexdigest()[:32]
+
+
+# --- other request bodies -------------------------------------------------------
+
+Scope = Literal["usage:write", "usage:read", "admin"]
+
+
+class KeyCreateIn(_Input):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    scopes: list[Scope] = Field(min_length=1, max_length=3)
+
+
+class PriceOverrideIn(_Input):
+    input_per_mtok: Money | None = None
+    output_per_mtok: Money | None = None
+    cache_read_per_mtok: Money | None = None
+    cache_write_per_mtok: Money | None = None
+    per_request: Money | None = None
+    credits_per_request: Money | None = None
+    valid_from: datetime | None = None
+
+    @field_validator("valid_from", mode="before")
+    @classmethod
+    def _valid_from(cls, value: Any) -> Any:
+        if isinstance(value, str) and len(value) == 10:
+            value = value + "T00:00:00Z"
+        return None if value is None else parse_timestamp(value)
+
+    @model_validator(mode="after")
+    def _some_price(self) -> PriceOverrideIn:
+        if all(
+            getattr(self, name) is None
+            for name in ("input_per_mtok", "output_per_mtok", "cache_read_per_mtok", "cache_write_per_mtok",
+                         "per_request", "credits_per_request")
+        ):
+            raise ValueError("set at least one price")
+        return self
+
+
+class RepriceIn(_Input):
+    start_date: date
+    end_date: date
+
+
+class EstimateItemIn(_Input):
+    service: Slug
+    model: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    operation: Slug | None = None
+    input_tokens: Count = 0
+    output_tokens: Count = 0
+    cache_read_tokens: Count = 0
+    cache_write_tokens: Count = 0
+    service_tier: ServiceTier | None = None
+    count: Annotated[StrictInt, Field(ge=1, le=1_000_000)] = 1
+
+    _lower = field_validator("service", "operation", mode="before")(classmethod(lambda cls, v: lower_slug(v)))
+
+    @model_validator(mode="after")
+    def _parts(self) -> EstimateItemIn:
+        if self.cache_read_tokens + self.cache_write_tokens > self.input_tokens:
+            raise ValueError("cache_read_tokens + cache_write_tokens exceed input_tokens (which includes them)")
+        return self
+
+
+class EstimateIn(_Input):
+    items: list[EstimateItemIn] = Field(min_length=1, max_length=100)
+    scope: dict[str, Any] = Field(default_factory=dict)
+
+
+def pydantic_details(exc: Any, prefix: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """Pydantic's errors as SPEC 3 details: `{"loc": [...], "msg": ...}`."""
+    details = []
+    for error in exc.errors(include_url=False):
+        loc = [*prefix, *error["loc"]]
+        msg = error["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        details.append({"loc": loc, "msg": msg})
+    return details

@@ -1,0 +1,400 @@
+"""Answering `GET /ai_usage`, `GET /ai_usage/events` and `POST /ai_usage/estimate`.
+
+`GET /ai_usage` reads pre-aggregated cells whenever they can answer: the
+service x model x operation cells (by hour or by day) for time, service, model
+and operation views, and the dimension cells for user, project and repository
+by day. Only job, batch and PR views (and cross filters no cell holds) read raw
+events, through their GSIs and never more than `MAX_RAW_EVENTS` of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from shared import budgets, pricing, store, table
+from shared.errors import ValidationFailed
+from shared.ingest import event_json
+from shared.models import Counts, EstimateIn, pydantic_details
+from shared.money import ZERO, round_usd, usd
+from shared.rollups import (
+    AGGREGATION_NAMES,
+    CELL_NAMES,
+    DIMENSION_NAMES,
+    TIME_NAMES,
+    Record,
+    fold,
+    record_of_cell,
+    record_of_event,
+)
+
+MAX_RANGE_DAYS = 400
+DEFAULT_RANGE_DAYS = 30
+MAX_RAW_EVENTS = 20_000
+FILTERS = ("service", "model", "operation", "user_id", "project", "job_id", "batch_id", "repository", "pr_number")
+CELL_FILTERS = ("service", "model", "operation")
+DIMENSION_FILTERS = {"user_id": "user", "project": "project", "repository": "repository"}
+REF_FILTERS = ("job_id", "batch_id", "pr_number")
+CSV_DEFAULT_GROUP_BY = ["day"]
+METRIC_COLUMNS = ("cost_usd", "tokens", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+                  "api_calls", "events", "unpriced_events")
+
+
+@dataclass
+class UsageQuery:
+    start: date
+    end: date
+    aggregation: list[str]
+    group_by: list[str]
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    csv: bool = False
+
+    @property
+    def names(self) -> set[str]:
+        return set(self.aggregation) | set(self.group_by)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"start_date": self.start.isoformat(), "end_date": self.end.isoformat(),
+                "aggregation": self.aggregation, "group_by": self.group_by, "filters": self.filters}
+
+
+def parse_date(value: str, name: str) -> date:
+    try:
+        if len(value) != 10:
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed.at(["query", name], "must be a date YYYY-MM-DD") from None
+
+
+def parse_range(start_date: str | None, end_date: str | None, *, today: date | None = None) -> tuple[date, date]:
+    today = today or datetime.now(UTC).date()
+    end = parse_date(end_date, "end_date") if end_date else today
+    start = parse_date(start_date, "start_date") if start_date else end - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+    if start > end:
+        raise ValidationFailed.at(["query", "start_date"], "is after end_date")
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise ValidationFailed.at(["query", "end_date"], f"the range is longer than {MAX_RANGE_DAYS} days")
+    return start, end
+
+
+def _names(value: str | None, param: str, default: list[str]) -> list[str]:
+    if value is None or value.strip() == "":
+        return list(default)
+    names = []
+    for raw in value.split(","):
+        name = raw.strip().lower()
+        if name not in AGGREGATION_NAMES:
+            raise ValidationFailed.at(["query", param], f"unknown name {name!r}; use {', '.join(AGGREGATION_NAMES)}")
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def parse_usage_query(params: Mapping[str, str]) -> UsageQuery:
+    known = {"start_date", "end_date", "aggregation", "group_by", "format", *FILTERS}
+    for name in params:
+        if name not in known:
+            raise ValidationFailed.at(["query", name], "unknown parameter")
+    start, end = parse_range(params.get("start_date"), params.get("end_date"))
+    fmt = (params.get("format") or "json").lower()
+    if fmt not in ("json", "csv"):
+        raise ValidationFailed.at(["query", "format"], "must be json or csv")
+    filters = {}
+    for name in FILTERS:
+        if params.get(name):
+            values = [v.strip() for v in params[name].split(",") if v.strip()]
+            if name in ("service", "operation"):
+                values = [v.lower() for v in values]
+            if name == "pr_number" and not all(v.isdigit() for v in values):
+                raise ValidationFailed.at(["query", name], "must be pull request numbers")
+            filters[name] = values
+    if "pr_number" in filters and "repository" not in filters:
+        raise ValidationFailed.at(["query", "repository"], "is required with pr_number")
+    group_by = _names(params.get("group_by"), "group_by", CSV_DEFAULT_GROUP_BY if fmt == "csv" else [])
+    return UsageQuery(start, end, _names(params.get("aggregation"), "aggregation", ["day"]), group_by, filters,
+                      fmt == "csv")
+
+
+# --- GET /ai_usage ---------------------------------------------------------------------------
+
+
+def query_usage(params: Mapping[str, str]) -> dict[str, Any]:
+    q = parse_usage_query(params)
+    stats = store.ReadStats()
+    if _needs_raw_events(q):
+        summary, aggregations, rows = fold(_event_records(q, stats), q.aggregation, q.group_by)
+    elif dim_filter := _dimension_filter(q):
+        summary, aggregations, rows = fold(_dimension_records(dim_filter, q, stats), q.aggregation, q.group_by)
+    else:
+        summary, aggregations, rows = _from_cells(q, stats)
+    summary_json = summary.summary_json()
+    summary_json["date_range"] = {"start": q.start.isoformat(), "end": q.end.isoformat()}
+    return {"summary": summary_json, "aggregations": aggregations, "rows": rows, "query": q.as_json(),
+            "stats": stats.as_json()}
+
+
+def usage_csv(answer: dict[str, Any]) -> str:
+    buffer = io.StringIO()
+    columns = [*answer["query"]["group_by"], *METRIC_COLUMNS]
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in answer["rows"]:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def _needs_raw_events(q: UsageQuery) -> bool:
+    """True when no family of cells holds every dimension this answer needs together."""
+    names = q.names
+    dims_filtered = {DIMENSION_FILTERS[f] for f in q.filters if f in DIMENSION_FILTERS}
+    cell_filtered = any(f in q.filters for f in CELL_FILTERS)
+    if any(f in q.filters for f in REF_FILTERS) or names & {"job", "batch"}:
+        return True
+    if dims_filtered:
+        (dim,) = dims_filtered if len(dims_filtered) == 1 else (None,)
+        return dim is None or cell_filtered or bool(names - {"day", "week", "month", dim})
+    group_dims = set(q.group_by) & set(DIMENSION_NAMES)
+    if group_dims and (len(group_dims) > 1 or set(q.group_by) - {"day", "week", "month", *group_dims}):
+        return True
+    return bool(names & set(DIMENSION_NAMES)) and cell_filtered
+
+
+def _dimension_filter(q: UsageQuery) -> tuple[str, list[str]] | None:
+    for f, dim in DIMENSION_FILTERS.items():
+        if f in q.filters:
+            return dim, q.filters[f]
+    return None
+
+
+def _months(start: date, end: date) -> Iterator[str]:
+    month = start.replace(day=1)
+    while month <= end:
+        yield month.strftime("%Y-%m")
+        month = (month + timedelta(days=32)).replace(day=1)
+
+
+def _days(start: date, end: date) -> Iterator[date]:
+    day = start
+    while day <= end:
+        yield day
+        day += timedelta(days=1)
+
+
+def _day_range_in_month(month: str, start: date, end: date) -> tuple[str, str]:
+    first = start.strftime("%d") if start.strftime("%Y-%m") == month else "01"
+    last = end.strftime("%d") if end.strftime("%Y-%m") == month else "31"
+    return table.cell_sort_range(first, last)
+
+
+def _service_cells(q: UsageQuery, stats: store.ReadStats, *, hourly: bool) -> Iterator[Record]:
+    if hourly:
+        for day in _days(q.start, q.end):
+            for item in store.query_all(table.hour_cell_partition(day.isoformat()), stats=stats):
+                yield record_of_cell(item)
+    else:
+        for month in _months(q.start, q.end):
+            for item in store.query_all(table.day_cell_partition(month), sk_between=_day_range_in_month(month, q.start, q.end),
+                                        stats=stats):
+                yield record_of_cell(item)
+
+
+def _dimension_records(dim_filter: tuple[str, list[str] | None], q: UsageQuery, stats: store.ReadStats) -> Iterator[Record]:
+    dim, values = dim_filter
+    for month in _months(q.start, q.end):
+        for item in store.query_all(table.dimension_cell_partition(dim, month),
+                                    sk_between=_day_range_in_month(month, q.start, q.end), stats=stats):
+            if values is None or item["value"] in values:
+                yield record_of_cell(item)
+
+
+def _matches(record: Record, filters: Mapping[str, list[str]]) -> bool:
+    for name, values in filters.items():
+        if name in CELL_FILTERS and record.dims.get(name) not in values:
+            return False
+    return True
+
+
+def _from_cells(q: UsageQuery, stats: store.ReadStats) -> tuple[Any, dict, list]:
+    """Summary and time/service/model/operation views from service cells; user/project/repository from theirs."""
+    cell_names = [n for n in q.aggregation if n in TIME_NAMES or n in CELL_NAMES]
+    group_dims = [n for n in q.group_by if n in DIMENSION_NAMES]
+    records = (r for r in _service_cells(q, stats, hourly="hour" in q.names) if _matches(r, q.filters))
+    summary, aggregations, rows = fold(records, cell_names, [] if group_dims else q.group_by)
+    for name in (n for n in q.aggregation if n in DIMENSION_NAMES):
+        aggregations.update(fold(_dimension_records((name, None), q, stats), [name], [])[1])
+    if group_dims:
+        rows = fold(_dimension_records((group_dims[0], None), q, stats), [], q.group_by)[2]
+    return summary, {f"by_{n}": aggregations[f"by_{n}"] for n in q.aggregation}, rows
+
+
+def _event_records(q: UsageQuery, stats: store.ReadStats) -> Iterator[Record]:
+    read = 0
+    for item in _raw_events(q, stats):
+        read += 1
+        if read > MAX_RAW_EVENTS:
+            raise ValidationFailed.at(
+                ["query"], f"this view reads raw events and would read more than {MAX_RAW_EVENTS}; "
+                           "narrow the date range or filter by job_id, batch_id or pr_number")
+        record = record_of_event(item)
+        if _event_matches(item, record, q.filters):
+            yield record
+
+
+def _event_matches(item: Mapping[str, Any], record: Record, filters: Mapping[str, list[str]]) -> bool:
+    for name, values in filters.items():
+        if name == "pr_number":
+            actual = (item.get("github") or {}).get("pr_number")
+            if actual is None or str(int(actual)) not in values:
+                return False
+            continue
+        dim = {"user_id": "user", "job_id": "job", "batch_id": "batch"}.get(name, name)
+        if record.dims.get(dim) not in values:
+            return False
+    return True
+
+
+def _time_bounds(start: date, end: date) -> tuple[str, str]:
+    return table.time_sort_bounds(f"{start.isoformat()}T", f"{(end + timedelta(days=1)).isoformat()}T")
+
+
+def _raw_events(q: UsageQuery, stats: store.ReadStats) -> Iterator[dict[str, Any]]:
+    bounds = _time_bounds(q.start, q.end)
+    f = q.filters
+    if "job_id" in f:
+        for job in f["job_id"]:
+            yield from store.query_all(table.job_partition(job), index=table.GSI_BY_JOB, sk_between=bounds, stats=stats)
+    elif "batch_id" in f:
+        for batch in f["batch_id"]:
+            yield from store.query_all(table.batch_partition(batch), index=table.GSI_BY_BATCH, sk_between=bounds, stats=stats)
+    elif "pr_number" in f:
+        for repo in f["repository"]:
+            for pr in f["pr_number"]:
+                yield from store.query_all(table.pr_partition(repo, int(pr)), index=table.GSI_BY_PR, sk_between=bounds,
+                                           stats=stats)
+    elif "service" in f:
+        for service in f["service"]:
+            for month in _months(q.start, q.end):
+                yield from store.query_all(table.service_month_partition(service, month), index=table.GSI_BY_SERVICE,
+                                           sk_between=bounds, stats=stats)
+    else:
+        for day in _days(q.start, q.end):
+            yield from store.query_all(table.day_partition(day.isoformat()), index=table.GSI_BY_DAY, stats=stats)
+
+
+# --- GET /ai_usage/events ---------------------------------------------------------------------
+
+
+def list_events(params: Mapping[str, str]) -> dict[str, Any]:
+    """Stored events newest first, one index by the filter given, with an opaque `next_token`."""
+    known = {"start_date", "end_date", "service", "job_id", "batch_id", "pr_number", "repository", "limit", "next_token"}
+    for name in params:
+        if name not in known:
+            raise ValidationFailed.at(["query", name], "unknown parameter")
+    start, end = parse_range(params.get("start_date"), params.get("end_date"))
+    limit = _limit(params.get("limit"))
+    bounds = _time_bounds(start, end)
+    partitions = _event_partitions(params, start, end)
+    fingerprint = hashlib.sha256(json.dumps([start.isoformat(), end.isoformat(), partitions], default=str).encode()).hexdigest()[:16]
+    position, start_key = _decode_token(params.get("next_token"), fingerprint)
+    stats = store.ReadStats()
+    events: list[dict[str, Any]] = []
+    while position < len(partitions) and len(events) < limit:
+        index, partition = partitions[position]
+        items, start_key = store.query_page(partition, index=index, sk_between=bounds, forward=False,
+                                            limit=limit - len(events), start_key=start_key, stats=stats)
+        events.extend(event_json(i) for i in items)
+        if start_key is None:
+            position += 1
+    more = position < len(partitions)
+    return {
+        "events": events,
+        "next_token": _encode_token(position, start_key, fingerprint) if more else None,
+        "stats": stats.as_json(),
+    }
+
+
+def _limit(value: str | None) -> int:
+    if value is None:
+        return 100
+    if not value.isdigit() or not 1 <= int(value) <= 1000:
+        raise ValidationFailed.at(["query", "limit"], "must be an integer from 1 to 1000")
+    return int(value)
+
+
+def _event_partitions(params: Mapping[str, str], start: date, end: date) -> list[tuple[table.Gsi, str]]:
+    chosen = [name for name in ("service", "job_id", "batch_id", "pr_number") if params.get(name)]
+    if len(chosen) > 1:
+        raise ValidationFailed.at(["query", chosen[1]], f"give one of service, job_id, batch_id, pr_number (got {', '.join(chosen)})")
+    if params.get("service"):
+        service = params["service"].lower()
+        return [(table.GSI_BY_SERVICE, table.service_month_partition(service, m)) for m in reversed(list(_months(start, end)))]
+    if params.get("job_id"):
+        return [(table.GSI_BY_JOB, table.job_partition(params["job_id"]))]
+    if params.get("batch_id"):
+        return [(table.GSI_BY_BATCH, table.batch_partition(params["batch_id"]))]
+    if params.get("pr_number"):
+        if not params.get("repository"):
+            raise ValidationFailed.at(["query", "repository"], "is required with pr_number")
+        if not params["pr_number"].isdigit():
+            raise ValidationFailed.at(["query", "pr_number"], "must be a pull request number")
+        return [(table.GSI_BY_PR, table.pr_partition(params["repository"], int(params["pr_number"])))]
+    return [(table.GSI_BY_DAY, table.day_partition(d.isoformat())) for d in reversed(list(_days(start, end)))]
+
+
+def _encode_token(position: int, start_key: dict[str, Any] | None, fingerprint: str) -> str:
+    raw = json.dumps({"p": position, "k": start_key, "f": fingerprint}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str | None, fingerprint: str) -> tuple[int, dict[str, Any] | None]:
+    if not token:
+        return 0, None
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if raw["f"] != fingerprint or not isinstance(raw["p"], int) or raw["p"] < 0:
+            raise ValueError
+        return raw["p"], raw["k"]
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ValidationFailed.at(["query", "next_token"], "is not a token from this query") from None
+
+
+# --- POST /ai_usage/estimate ---------------------------------------------------------------------
+
+
+def estimate(body: Any, now: datetime | None = None) -> dict[str, Any]:
+    from pydantic import ValidationError
+
+    try:
+        request = EstimateIn.model_validate(body)
+    except ValidationError as exc:
+        raise ValidationFailed("invalid estimate request", pydantic_details(exc)) from None
+    now = now or datetime.now(UTC)
+    overrides = pricing.load_overrides({i.service for i in request.items})
+    items, total, unpriced = [], ZERO, 0
+    for n, item in enumerate(request.items):
+        operation = item.operation or "completion"
+        if not item.model and pricing.requires_model(item.service, operation, overrides):
+            raise ValidationFailed.at(["items", n, "model"], "Field required (only per-request priced operations may omit it)")
+        counts = Counts(input_tokens=item.input_tokens, cache_read_tokens=item.cache_read_tokens,
+                        cache_write_tokens=item.cache_write_tokens, output_tokens=item.output_tokens)
+        q = pricing.quote(item.service, item.model or "", operation, counts, 1, now, item.service_tier, overrides)
+        unit = q.cost_usd if q else None
+        line_total = unit * item.count if unit is not None else None
+        if line_total is None:
+            unpriced += 1
+        else:
+            total += line_total
+        items.append({"service": item.service, "model": item.model, "operation": operation, "count": item.count,
+                      "unit_cost_usd": usd(unit), "total_cost_usd": usd(line_total),
+                      "price_source": q.source if q else None, "priced": q is not None})
+    return {"items": items, "total_estimated_cost_usd": usd(round_usd(total)), "unpriced_items": unpriced,
+            "budgets": budgets.estimate_impact(request.scope, total, now)}
