@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -126,7 +126,12 @@ def _override_quote(o: PriceOverride, c: Counts, requests: int, token_factor: De
     ) / MILLION
     cost = token_cost * token_factor + (o.per_request or ZERO) * requests
     credits = o.credits_per_request * requests if o.credits_per_request is not None else None
-    return Quote(cost, SOURCE_OVERRIDE, o.valid_from.strftime("%Y-%m-%dT%H:%M:%SZ"), credits)
+    return Quote(cost, SOURCE_OVERRIDE, valid_from_text(o.valid_from), credits)
+
+
+def valid_from_text(valid_from: datetime) -> str:
+    """An override's `valid_from` as stored, shown and used as its price version."""
+    return valid_from.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _genai_prices_cost(service: str, model: str, c: Counts, at: datetime) -> Decimal | None:
@@ -233,7 +238,7 @@ def put_override(service: str, model_or_operation: str, body: PriceOverrideIn, n
         raise ValidationFailed.at(["path", "service"], "must be a slug [a-z0-9][a-z0-9_.-]{0,63}")
     if not model_or_operation or len(model_or_operation) > 200:
         raise ValidationFailed.at(["path", "model_or_operation"], "must be 1..200 characters")
-    valid_from = format_ts(body.valid_from or datetime(2000, 1, 1, tzinfo=now.tzinfo))
+    valid_from = valid_from_text(body.valid_from or datetime(2000, 1, 1, tzinfo=UTC))
     item = {
         **table.price_key(service, model_or_operation, valid_from),
         **table.price_listing(service, model_or_operation, valid_from),
@@ -252,7 +257,7 @@ def override_json(o: PriceOverride) -> dict[str, Any]:
     return {
         "service": o.service,
         "model_or_operation": o.model_or_operation,
-        "valid_from": format_ts(o.valid_from),
+        "valid_from": valid_from_text(o.valid_from),
         "source": SOURCE_OVERRIDE,
         **{name: (float(v) if v is not None else None) for name, v in o.prices().items()},
     }
@@ -281,7 +286,7 @@ def effective_price(service: str, model: str, operation: str, now: datetime) -> 
     override = find_override(service, model, operation, now, load_overrides({service}))
     if override is not None:
         return {**view, **override_json(override), "source": SOURCE_OVERRIDE,
-                "version": format_ts(override.valid_from)}
+                "version": valid_from_text(override.valid_from)}
     per_request = PER_REQUEST_PRICES.get(service, {}).get(operation)
     if per_request is not None:
         return {**view, "source": SOURCE_PER_REQUEST, "version": PER_REQUEST_VERSION, "per_request": float(per_request)}

@@ -1,0 +1,109 @@
+"""`aiusage serve` as a user runs it: the listening line, the demo month, curl-like use, the CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from tests.e2e.conftest import ADMIN_KEY, start_server
+
+CLI = [sys.executable, "-m", "aiusage.cli"]
+
+
+def test_serve_prints_key_curl_lines_and_listening(demo_server):
+    text = "".join(demo_server.output)
+    assert f"admin key: {ADMIN_KEY}" in text
+    assert text.count("curl ") == 3
+    assert text.strip().splitlines()[-1] == f"listening on {demo_server.url}"
+    assert demo_server.url.startswith("http://127.0.0.1:")
+
+
+def test_health_needs_no_key_and_usage_needs_one(demo_server):
+    assert demo_server.request("GET", "/health", key=None)[:2] == (200, {"status": "ok"})
+    status, body, _ = demo_server.request("GET", "/ai_usage", key=None)
+    assert status == 401 and body["error"]["code"] == "unauthorized"
+    assert demo_server.request("GET", "/ai_usage", key="aiu_wrongwrongwrongwrongwrongwrongwrong")[0] == 401
+
+
+def test_demo_month_is_there_across_services_and_days(demo_server):
+    status, body, _ = demo_server.request("GET", "/ai_usage?aggregation=day,service,user&group_by=day,service")
+    assert status == 200
+    summary = body["summary"]
+    assert summary["events"] > 1000
+    assert summary["total_cost_usd"] > 5
+    assert summary["unpriced_events"] >= 1  # the model nobody prices yet is flagged, not silently $0
+    assert {"openai", "anthropic", "google", "bedrock", "google_places"} <= set(body["aggregations"]["by_service"])
+    assert len(body["aggregations"]["by_day"]) == 30
+    day_sum = sum(Decimal(str(v["cost_usd"])) for v in body["aggregations"]["by_day"].values())
+    assert abs(day_sum - Decimal(str(summary["total_cost_usd"]))) <= Decimal("0.000001") * 30
+    assert body["stats"]["items_read"] < 2500
+
+
+def test_post_then_read_back_exactly_over_http(demo_server):
+    day = (datetime.now(UTC) - timedelta(days=400)).date()  # outside the demo month: a clean slate
+    day2 = day + timedelta(days=1)
+    events = [{"event_id": f"e2e-{i}", "timestamp": f"{day}T10:00:0{i}Z", "service": "openai", "model": "gpt-4o",
+               "input_tokens": 1000, "output_tokens": 100, "project": "e2e"} for i in range(4)]
+    status, body, _ = demo_server.request("POST", "/ai_usage", {"events": events})
+    assert status == 200 and body["accepted"] == 4
+    status, body, _ = demo_server.request("POST", "/ai_usage", {"events": events})
+    assert body["duplicates"] == 4
+    status, body, _ = demo_server.request("GET", f"/ai_usage?start_date={day}&end_date={day2}&aggregation=day")
+    assert body["summary"]["total_cost_usd"] == 0.014  # 4 x (1000 x 2.5 + 100 x 10) / 1e6
+    assert body["summary"]["events"] == 4
+    status, text, headers = demo_server.request("GET", f"/ai_usage?start_date={day}&end_date={day2}&format=csv")
+    assert headers["content-type"].startswith("text/csv")
+    assert list(csv.DictReader(io.StringIO(text)))[0]["cost_usd"] == "0.014"
+
+
+def test_cli_record_posts_one_event(demo_server):
+    env = {**os.environ, "AIUSAGE_API_URL": demo_server.url, "AIUSAGE_API_KEY": ADMIN_KEY}
+    result = subprocess.run([*CLI, "record", "--service", "google_places", "--operation", "text_search",
+                             "--requests", "2", "--event-id", "cli-1"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "cli-1: created $0.064000 (computed)" in result.stdout
+    bad = subprocess.run([*CLI, "record", "--service", "openai", "--api-key", "aiu_nope"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "401" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_external_dynamodb_keys_cli_and_restart_keep_the_data(moto_endpoint):
+    env = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": "us-east-1"}
+    server = start_server("--dynamodb-endpoint", moto_endpoint, "--table", "e2e-ext", env=env)
+    try:
+        created = subprocess.run([*CLI, "keys", "create", "--name", "writer", "--scope", "usage:write",
+                                  "--dynamodb-endpoint", moto_endpoint, "--table", "e2e-ext"],
+                                 env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+        assert created.returncode == 0, created.stderr
+        import json
+
+        key = json.loads(created.stdout)["key"]
+        event = {"event_id": "persist-1", "timestamp": "2026-11-20T10:00:00Z", "service": "openai", "model": "gpt-4o",
+                 "input_tokens": 1000, "output_tokens": 0}
+        assert server.request("POST", "/ai_usage", event, key=key)[1]["accepted"] == 1
+        assert server.request("GET", "/ai_usage", key=key)[0] == 403  # write-only key
+    finally:
+        server.stop()
+    again = start_server("--dynamodb-endpoint", moto_endpoint, "--table", "e2e-ext", env=env)
+    try:
+        status, body, _ = again.request("GET", "/ai_usage?start_date=2026-11-20&end_date=2026-11-20")
+        assert body["summary"]["events"] == 1 and body["summary"]["total_cost_usd"] == 0.0025
+        assert again.request("POST", "/ai_usage", event, key=key)[1]["duplicates"] == 1
+    finally:
+        again.stop()
+
+
+def test_without_admin_key_env_one_is_generated_and_printed():
+    server = start_server(env={"AIUSAGE_ADMIN_KEY": None})
+    try:
+        line = next(x for x in server.output if x.startswith("admin key: "))
+        key = line.split()[-1]
+        assert key.startswith("aiu_") and key != ADMIN_KEY and len(key) >= 36
+        assert server.request("GET", "/keys", key=key)[0] == 200
+    finally:
+        server.stop()

@@ -1,0 +1,106 @@
+"""API keys and scopes (SPEC 2), errors (SPEC 3), and the handler fed a real API Gateway event."""
+
+import json
+
+import pytest
+
+from shared import store
+from tests.conftest import fixture_json
+
+ROUTE_SAMPLES = {
+    ("POST", "/ai_usage"): {"service": "openai", "model": "gpt-4o", "input_tokens": 1, "output_tokens": 1},
+    ("GET", "/ai_usage"): None,
+    ("GET", "/ai_usage/events"): None,
+    ("POST", "/ai_usage/estimate"): {"items": [{"service": "openai", "model": "gpt-4o", "input_tokens": 1}]},
+    ("POST", "/ai_usage/reprice"): {"start_date": "2026-11-01", "end_date": "2026-11-02"},
+    ("GET", "/prices"): None,
+    ("PUT", "/prices/openai/gpt-4o"): {"input_per_mtok": 1},
+    ("GET", "/keys"): None,
+    ("POST", "/keys"): {"name": "x", "scopes": ["usage:read"]},
+}
+EXPECTED = {  # scope -> routes allowed
+    "usage:write": {("POST", "/ai_usage")},
+    "usage:read": {("GET", "/ai_usage"), ("GET", "/ai_usage/events"), ("POST", "/ai_usage/estimate"), ("GET", "/prices")},
+    "admin": set(ROUTE_SAMPLES),
+}
+
+
+@pytest.mark.parametrize("scope", sorted(EXPECTED))
+def test_each_scope_reaches_exactly_its_routes(api, key_with, scope):
+    key = key_with(scope)
+    for (method, path), body in ROUTE_SAMPLES.items():
+        answer = api.call(method, path, body=body, key=key)
+        if (method, path) in EXPECTED[scope]:
+            assert answer.status in (200, 201), (scope, method, path, answer)
+        else:
+            assert answer.status == 403, (scope, method, path, answer)
+            assert answer.json()["error"]["code"] == "forbidden"
+
+
+def test_missing_malformed_unknown_and_revoked_credentials_are_401(api, key_with):
+    for key in (None, "", "aiu_unknownunknownunknownunknownunknownunknown"):
+        answer = api.call("GET", "/ai_usage", key=key)
+        assert answer.status == 401, answer
+        assert answer.json()["error"]["code"] == "unauthorized"
+    basic = api.call("GET", "/ai_usage", key=None, headers={"authorization": "Basic dXNlcjpwYXNz"})
+    assert basic.status == 401
+    reader = key_with("usage:read")
+    key_id = next(k["key_id"] for k in api.get("/keys").json()["keys"] if k["name"] == "test usage:read")
+    assert api.get("/ai_usage").status == 200
+    assert api.delete(f"/keys/{key_id}").json()["revoked_at"]
+    assert api.call("GET", "/ai_usage", key=reader).status == 401
+    assert api.delete("/keys/k_nope").status == 404
+
+
+def test_public_routes_need_no_key(api):
+    assert api.call("GET", "/health", key=None).json() == {"status": "ok"}
+
+
+def test_created_key_is_shown_once_and_stored_only_as_hash(api):
+    created = api.post("/keys", {"name": "ci", "scopes": ["usage:write"]})
+    assert created.status == 201
+    body = created.json()
+    assert set(body) == {"key_id", "key", "name", "scopes", "created_at"}
+    assert body["key"].startswith("aiu_") and len(body["key"]) >= 4 + 32
+    listed = api.get("/keys").text
+    assert body["key"] not in listed and "key_hash" not in listed
+    everything = json.dumps(store.client().scan(TableName="aiusage-test")["Items"])
+    assert body["key"] not in everything
+    assert api.post("/ai_usage", ROUTE_SAMPLES[("POST", "/ai_usage")], key=body["key"]).status == 200
+    assert api.post("/keys", {"name": "x", "scopes": ["root"]}).status == 400
+
+
+def test_unknown_route_is_json_404(api):
+    answer = api.get("/nope")
+    assert answer.status == 404 and answer.json()["error"]["code"] == "not_found"
+
+
+def test_api_gateway_fixture_event_runs_the_handler(api):
+    from functions.api.handler import lambda_handler
+
+    api.post("/ai_usage", {"timestamp": "2026-11-05T10:00:00Z", "service": "openai", "model": "gpt-4o",
+                           "input_tokens": 1000, "output_tokens": 100})
+    event = fixture_json("apigw-v2-get-ai-usage.json")
+
+    class Context:
+        function_name, memory_limit_in_mb, aws_request_id = "query", 512, "r1"
+        invoked_function_arn = "arn:aws:lambda:eu-central-1:123456789012:function:query"
+
+    result = lambda_handler(event, Context())
+    assert result["statusCode"] == 200
+    body = json.loads(result["body"])
+    assert body["aggregations"]["by_service"]["openai"]["cost_usd"] == 0.0035
+    assert body["query"]["aggregation"] == ["day", "service"]
+
+
+def test_internal_errors_carry_no_stack_trace(api, monkeypatch):
+    from shared import query
+
+    def boom(params):
+        raise RuntimeError("secret internals at /var/task/shared/store.py line 12")
+
+    monkeypatch.setattr(query, "query_usage", boom)
+    answer = api.get("/ai_usage")
+    assert answer.status == 500
+    assert answer.json()["error"]["code"] == "internal_error"
+    assert "secret" not in answer.text and "Traceback" not in answer.text

@@ -1,0 +1,89 @@
+"""Pricing (SPEC 4.3): overrides, genai-prices at the event time, per-request table, tiers."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from shared.models import Counts, UsageEvent
+from shared.pricing import PriceOverride, price_event, quote
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+def q(service, model, operation="completion", counts=Counts(), requests=1, at=NOW, tier=None, overrides=()):
+    return quote(service, model, operation, counts, requests, at, tier, overrides)
+
+
+def test_openai_chat_with_cached_tokens_at_list_price():
+    # gpt-4o: $2.50 input, $1.25 cached input, $10 output per MTok.
+    result = q("openai", "gpt-4o-2024-08-06", counts=Counts(input_tokens=1117, cache_read_tokens=1024, output_tokens=46))
+    assert result.cost_usd == (Decimal(93) * Decimal("2.5") + Decimal(1024) * Decimal("1.25") + Decimal(46) * 10) / 1_000_000
+    assert result.cost_usd == Decimal("0.0019725")
+    assert result.source == "genai-prices"
+
+
+def test_batch_and_flex_tiers_halve_openai_and_anthropic_token_prices():
+    counts = Counts(input_tokens=1_000_000, output_tokens=1_000_000)
+    standard = q("openai", "gpt-4o", counts=counts).cost_usd
+    assert standard == Decimal("12.5")
+    assert q("openai", "gpt-4o", counts=counts, tier="batch").cost_usd == Decimal("6.25")
+    assert q("anthropic", "claude-haiku-4-5", counts=counts, tier="flex").cost_usd == Decimal("3")
+    assert q("google", "gemini-2.5-flash", counts=counts, tier="batch").cost_usd == q("google", "gemini-2.5-flash", counts=counts).cost_usd
+
+
+def test_anthropic_cache_writes_and_one_hour_writes_are_priced_separately():
+    counts = Counts(input_tokens=100_000, cache_write_tokens=60_000, cache_write_1h_tokens=20_000, output_tokens=0)
+    # haiku 4.5: $1 input, $1.25 5-minute cache write, $2 1-hour cache write.
+    expected = (Decimal(40_000) * 1 + Decimal(40_000) * Decimal("1.25") + Decimal(20_000) * 2) / 1_000_000
+    assert q("anthropic", "claude-haiku-4-5", counts=counts).cost_usd == expected
+
+
+def test_price_history_uses_the_event_timestamp():
+    counts = Counts(input_tokens=1_000_000)
+    before = q("openai", "o3", counts=counts, at=datetime(2025, 5, 1, tzinfo=UTC)).cost_usd
+    after = q("openai", "o3", counts=counts, at=datetime(2026, 5, 1, tzinfo=UTC)).cost_usd
+    assert (before, after) == (Decimal(10), Decimal(2))
+
+
+def test_per_request_table_for_google_places():
+    assert q("google_places", "", "place_details", requests=3).cost_usd == Decimal("0.051")
+    assert q("google_places", "", "place_autocomplete", requests=1000).cost_usd == Decimal("2.83")
+    assert q("google_places", "", "text_search").source == "per-request-table"
+
+
+def test_unknown_model_has_no_price():
+    assert q("openai", "no-such-model-xyz", counts=Counts(input_tokens=10)) is None
+    assert q("acme-llm", "acme-large-2", counts=Counts(input_tokens=10)) is None
+
+
+def test_override_beats_genai_prices_and_follows_valid_from():
+    old = PriceOverride("openai", "gpt-4o", datetime(2026, 1, 1, tzinfo=UTC), input_per_mtok=Decimal(1), output_per_mtok=Decimal(2))
+    new = PriceOverride("openai", "gpt-4o", datetime(2026, 11, 1, tzinfo=UTC), input_per_mtok=Decimal(3), output_per_mtok=Decimal(4))
+    counts = Counts(input_tokens=1_000_000, cache_read_tokens=500_000, output_tokens=1_000_000)
+    assert q("openai", "gpt-4o", counts=counts, overrides=[old, new]).cost_usd == Decimal(7)
+    assert q("openai", "gpt-4o", counts=counts, at=datetime(2026, 6, 1, tzinfo=UTC), overrides=[old, new]).cost_usd == Decimal(3)
+    # Before any override: genai-prices again.
+    assert q("openai", "gpt-4o", counts=counts, at=datetime(2025, 6, 1, tzinfo=UTC), overrides=[old, new]).source == "genai-prices"
+
+
+def test_operation_override_with_per_request_price_and_credits():
+    o = PriceOverride("serpapi", "search", datetime(2026, 1, 1, tzinfo=UTC), per_request=Decimal("0.015"),
+                      credits_per_request=Decimal(1))
+    result = q("serpapi", "", "search", requests=4, overrides=[o])
+    assert (result.cost_usd, result.credits, result.source) == (Decimal("0.060"), Decimal(4), "override")
+
+
+def _event(**kw):
+    return UsageEvent(event_id="e", ts=NOW, service=kw.pop("service", "openai"), model=kw.pop("model", "gpt-4o"),
+                      operation="completion", counts=kw.pop("counts", Counts(input_tokens=1000, output_tokens=100)), **kw)
+
+
+def test_reported_cost_is_authoritative_and_list_cost_is_kept():
+    e = _event()
+    price_event(e, Decimal("0.5"), [])
+    assert (e.cost_usd, e.cost_source, e.list_cost_usd) == (Decimal("0.5"), "reported", Decimal("0.0035"))
+
+
+def test_unpriced_is_said_never_silent():
+    e = _event(service="acme-llm", model="acme-large-2")
+    price_event(e, None, [])
+    assert (e.cost_usd, e.cost_source, e.price_source) == (Decimal(0), "unpriced", None)

@@ -1,0 +1,110 @@
+"""Provider usage normalisation (SPEC 4.2, 4.4) on real-shaped payloads."""
+
+from decimal import Decimal
+
+import pytest
+
+from shared.models import Counts
+from shared.usage import UsageShapeError, claude_code_metadata, claude_code_model_usage, normalise_usage
+from tests.conftest import fixture_json
+
+
+def test_openai_chat_counts_cached_and_reasoning_parts():
+    usage = fixture_json("usage-openai-chat.json")["usage"]
+    assert normalise_usage("openai", usage) == Counts(input_tokens=1117, cache_read_tokens=1024, output_tokens=46)
+
+
+def test_openai_responses_api():
+    usage = fixture_json("usage-openai-responses.json")["usage"]
+    assert normalise_usage("openai", usage) == Counts(input_tokens=36, output_tokens=87, reasoning_tokens=64)
+
+
+def test_openai_embeddings_have_only_prompt_tokens():
+    usage = fixture_json("usage-openai-embeddings.json")["usage"]
+    assert normalise_usage("openai", usage) == Counts(input_tokens=8)
+
+
+def test_anthropic_input_tokens_exclude_cache_so_they_are_added():
+    usage = fixture_json("usage-anthropic.json")["usage"]
+    counts = normalise_usage("anthropic", usage)
+    assert counts.input_tokens == 21 + 188086 + 0
+    assert counts.cache_write_tokens == 188086
+    assert counts.cache_write_1h_tokens == 0
+    assert counts.cache_read_tokens == 0
+    assert counts.output_tokens == 393
+    assert counts.web_search_requests == 1
+
+
+def test_anthropic_shape_is_recognised_by_its_cache_keys_under_any_service():
+    usage = {"input_tokens": 10, "cache_read_input_tokens": 90, "output_tokens": 5}
+    assert normalise_usage("bedrock", usage).input_tokens == 100
+
+
+def test_gemini_camel_case_output_includes_thoughts():
+    usage = fixture_json("usage-gemini.json")["usageMetadata"]
+    assert normalise_usage("google", usage) == Counts(
+        input_tokens=1250, cache_read_tokens=1024, output_tokens=180 + 412, reasoning_tokens=412)
+
+
+def test_gemini_snake_case_from_the_python_sdk():
+    usage = {"prompt_token_count": 1250, "cached_content_token_count": 1024, "candidates_token_count": 180,
+             "thoughts_token_count": 412, "total_token_count": 1842}
+    assert normalise_usage("google", usage) == Counts(
+        input_tokens=1250, cache_read_tokens=1024, output_tokens=592, reasoning_tokens=412)
+
+
+def test_gemini_without_candidates_counts_zero_output():
+    assert normalise_usage("google", {"promptTokenCount": 7, "totalTokenCount": 7}).output_tokens == 0
+
+
+def test_bedrock_converse_adds_cache_reads_and_writes_to_input():
+    usage = fixture_json("usage-bedrock-converse.json")["usage"]
+    assert normalise_usage("bedrock", usage) == Counts(
+        input_tokens=15 + 150000 + 6111, cache_read_tokens=150000, cache_write_tokens=6111, output_tokens=395)
+
+
+@pytest.mark.parametrize("usage", [{}, {"total_tokens": 5}, {"characters": 100}])
+def test_unrecognisable_usage_is_an_error_never_a_guess(usage):
+    with pytest.raises(UsageShapeError, match="no recognisable token counts"):
+        normalise_usage("openai", usage)
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, "12", True])
+def test_counts_must_be_whole_numbers(value):
+    with pytest.raises(UsageShapeError) as info:
+        normalise_usage("openai", {"prompt_tokens": value, "completion_tokens": 1})
+    assert info.value.loc == ("prompt_tokens",)
+
+
+def test_claude_code_records_one_entry_per_model_including_sub_agents():
+    result = fixture_json("claude-code-execution.json")[-1]
+    entries = claude_code_model_usage(result)
+    assert [e.model for e in entries] == ["claude-sonnet-4-5", "claude-haiku-4-5"]
+    sonnet, haiku = entries
+    assert sonnet.counts == Counts(input_tokens=12 + 198400 + 41210, cache_read_tokens=198400,
+                                   cache_write_tokens=41210, output_tokens=2710)
+    assert sonnet.cost_usd == Decimal("0.2547435")
+    assert haiku.counts == Counts(input_tokens=1840, output_tokens=402)
+    assert haiku.cost_usd == Decimal("0.00385")
+    assert claude_code_metadata(result) == {"session_id": "3f1c2a9e-7b41-4c0e-9d2a-5e8f10b6c7d4", "num_turns": 7,
+                                            "duration_ms": 74120, "subtype": "success", "is_error": False}
+
+
+def test_claude_code_failed_run_still_carries_its_cost():
+    entries = claude_code_model_usage(fixture_json("claude-code-result-error.json"))
+    assert len(entries) == 1
+    assert entries[0].model == "claude-opus-4-5"
+    assert entries[0].cost_usd == Decimal("1.04711")
+    assert entries[0].counts.input_tokens == 88 + 1402211 + 90233
+
+
+def test_claude_code_empty_model_usage_with_cost_is_one_unknown_entry():
+    entries = claude_code_model_usage({"type": "result", "modelUsage": {}, "total_cost_usd": 0.42})
+    assert [(e.model, e.cost_usd) for e in entries] == [("unknown", Decimal("0.42"))]
+
+
+def test_claude_code_with_nothing_to_record_is_an_error():
+    with pytest.raises(UsageShapeError):
+        claude_code_model_usage({"type": "result", "modelUsage": {}, "total_cost_usd": 0})
+    with pytest.raises(UsageShapeError):
+        claude_code_model_usage({"type": "assistant"})
