@@ -30,6 +30,7 @@ from shared.rollups import (
     CELL_NAMES,
     DIMENSION_NAMES,
     TIME_NAMES,
+    Folded,
     Record,
     fold,
     record_of_cell,
@@ -41,8 +42,9 @@ DEFAULT_RANGE_DAYS = 30
 MAX_RAW_EVENTS = 20_000
 FILTERS = ("service", "model", "operation", "user_id", "project", "job_id", "batch_id", "repository", "pr_number")
 CELL_FILTERS = ("service", "model", "operation")
-DIMENSION_FILTERS = {"user_id": "user", "project": "project", "repository": "repository"}
-REF_FILTERS = ("job_id", "batch_id", "pr_number")
+DIMENSION_FILTERS = {"user_id": "user", "project": "project", "repository": "repository", "job_id": "job",
+                     "batch_id": "batch"}
+REF_FILTERS = ("pr_number",)
 CSV_DEFAULT_GROUP_BY = ["day"]
 METRIC_COLUMNS = ("cost_usd", "tokens", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
                   "api_calls", "events", "unpriced_events")
@@ -130,16 +132,21 @@ def parse_usage_query(params: Mapping[str, str]) -> UsageQuery:
 def query_usage(params: Mapping[str, str]) -> dict[str, Any]:
     q = parse_usage_query(params)
     stats = store.ReadStats()
-    if _needs_raw_events(q):
-        summary, aggregations, rows = fold(_event_records(q, stats), q.aggregation, q.group_by)
-    elif dim_filter := _dimension_filter(q):
-        summary, aggregations, rows = fold(_dimension_records(dim_filter, q, stats), q.aggregation, q.group_by)
-    else:
-        summary, aggregations, rows = _from_cells(q, stats)
-    summary_json = summary.summary_json()
+    folded = aggregate(q, stats)
+    summary_json = folded.summary.summary_json()
     summary_json["date_range"] = {"start": q.start.isoformat(), "end": q.end.isoformat()}
-    return {"summary": summary_json, "aggregations": aggregations, "rows": rows, "query": q.as_json(),
-            "stats": stats.as_json()}
+    return {"summary": summary_json, "aggregations": folded.aggregations_json(q.aggregation),
+            "rows": folded.rows_json(q.group_by), "query": q.as_json(), "stats": stats.as_json()}
+
+
+def aggregate(q: UsageQuery, stats: store.ReadStats | None = None) -> Folded:
+    """The exact (unrounded) answer to a usage query, from cells wherever cells can answer."""
+    stats = stats if stats is not None else store.ReadStats()
+    if _needs_raw_events(q):
+        return fold(_event_records(q, stats), q.aggregation, q.group_by)
+    if dim_filter := _dimension_filter(q):
+        return fold(_dimension_records(dim_filter, q, stats), q.aggregation, q.group_by)
+    return _from_cells(q, stats)
 
 
 def usage_csv(answer: dict[str, Any]) -> str:
@@ -157,15 +164,15 @@ def _needs_raw_events(q: UsageQuery) -> bool:
     names = q.names
     dims_filtered = {DIMENSION_FILTERS[f] for f in q.filters if f in DIMENSION_FILTERS}
     cell_filtered = any(f in q.filters for f in CELL_FILTERS)
-    if any(f in q.filters for f in REF_FILTERS) or names & {"job", "batch"}:
+    if any(f in q.filters for f in REF_FILTERS) or len(dims_filtered) > 1:
         return True
     if dims_filtered:
-        (dim,) = dims_filtered if len(dims_filtered) == 1 else (None,)
-        return dim is None or cell_filtered or bool(names - {"day", "week", "month", dim})
+        (dim,) = dims_filtered
+        return cell_filtered or bool(names - {"day", "week", "month", dim})
     group_dims = set(q.group_by) & set(DIMENSION_NAMES)
     if group_dims and (len(group_dims) > 1 or set(q.group_by) - {"day", "week", "month", *group_dims}):
         return True
-    return bool(names & set(DIMENSION_NAMES)) and cell_filtered
+    return bool(names & set(DIMENSION_NAMES)) and (cell_filtered or "hour" in q.group_by)
 
 
 def _dimension_filter(q: UsageQuery) -> tuple[str, list[str]] | None:
@@ -223,17 +230,18 @@ def _matches(record: Record, filters: Mapping[str, list[str]]) -> bool:
     return True
 
 
-def _from_cells(q: UsageQuery, stats: store.ReadStats) -> tuple[Any, dict, list]:
-    """Summary and time/service/model/operation views from service cells; user/project/repository from theirs."""
+def _from_cells(q: UsageQuery, stats: store.ReadStats) -> Folded:
+    """Summary and time/service/model/operation views from service cells; dimensions from theirs."""
     cell_names = [n for n in q.aggregation if n in TIME_NAMES or n in CELL_NAMES]
     group_dims = [n for n in q.group_by if n in DIMENSION_NAMES]
     records = (r for r in _service_cells(q, stats, hourly="hour" in q.names) if _matches(r, q.filters))
-    summary, aggregations, rows = fold(records, cell_names, [] if group_dims else q.group_by)
+    folded = fold(records, cell_names, [] if group_dims else q.group_by)
     for name in (n for n in q.aggregation if n in DIMENSION_NAMES):
-        aggregations.update(fold(_dimension_records((name, None), q, stats), [name], [])[1])
+        # Hour breakdowns of a dimension are not kept; day cells answer its by_<name> map.
+        folded.by[name] = fold(_dimension_records((name, None), q, stats), [name], []).by[name]
     if group_dims:
-        rows = fold(_dimension_records((group_dims[0], None), q, stats), [], q.group_by)[2]
-    return summary, {f"by_{n}": aggregations[f"by_{n}"] for n in q.aggregation}, rows
+        folded.rows = fold(_dimension_records((group_dims[0], None), q, stats), [], q.group_by).rows
+    return folded
 
 
 def _event_records(q: UsageQuery, stats: store.ReadStats) -> Iterator[Record]:
@@ -256,8 +264,7 @@ def _event_matches(item: Mapping[str, Any], record: Record, filters: Mapping[str
             if actual is None or str(int(actual)) not in values:
                 return False
             continue
-        dim = {"user_id": "user", "job_id": "job", "batch_id": "batch"}.get(name, name)
-        if record.dims.get(dim) not in values:
+        if record.dims.get(DIMENSION_FILTERS.get(name, name)) not in values:
             return False
     return True
 

@@ -20,9 +20,8 @@ from shared.money import ZERO, round_usd, usd
 
 TIME_NAMES = ("hour", "day", "week", "month")
 CELL_NAMES = ("service", "model", "operation")
-DIMENSION_NAMES = tuple(table.DIMENSIONS)  # user, project, repository
-REF_NAMES = ("job", "batch")
-AGGREGATION_NAMES = TIME_NAMES + CELL_NAMES + DIMENSION_NAMES + REF_NAMES
+DIMENSION_NAMES = tuple(table.DIMENSIONS)  # user, project, repository, job, batch
+AGGREGATION_NAMES = TIME_NAMES + CELL_NAMES + DIMENSION_NAMES
 NONE_KEY = "(none)"
 
 
@@ -127,8 +126,10 @@ def event_cells(e: UsageEvent) -> list[tuple[dict[str, str], dict[str, str]]]:
         (table.hour_cell_key(day, hour, e.service, e.model, e.operation), {"day": day, "hour": hour, **dims}),
         (table.day_cell_key(day, e.service, e.model, e.operation), {"day": day, **dims}),
     ]
-    for name, (_, attr) in table.DIMENSIONS.items():
+    for name, (_, attr, count_unset) in table.DIMENSIONS.items():
         value = getattr(e, attr) or ""
+        if not value and not count_unset:
+            continue
         cells.append((table.dimension_cell_key(name, day, value), {"day": day, "dimension": name, "value": value}))
     return cells
 
@@ -186,26 +187,33 @@ def bucket(name: str, dims: Mapping[str, str | None]) -> str | None:
         return f"{year}-W{week:02d}"
     if name == "month":
         return dims["day"][:7]
-    return dims.get(name)
+    return dims.get(name) or None
 
 
-def fold(records: Iterable[Record], aggregation: list[str], group_by: list[str]) -> tuple[Totals, dict, list]:
-    """Summary totals, `by_<name>` maps and group_by rows, in key order."""
-    summary = Totals()
-    by: dict[str, dict[str, Totals]] = {name: {} for name in aggregation}
-    rows: dict[tuple, Totals] = {}
+@dataclass
+class Folded:
+    """An answer before rounding: exact totals, breakdowns by name and key, and group_by rows."""
+
+    summary: Totals
+    by: dict[str, dict[str, Totals]]
+    rows: dict[tuple[str | None, ...], Totals]
+
+    def aggregations_json(self, names: list[str]) -> dict[str, Any]:
+        return {f"by_{n}": {k: t.as_json() for k, t in sorted(self.by[n].items())} for n in names}
+
+    def rows_json(self, group_by: list[str]) -> list[dict[str, Any]]:
+        ordered = sorted(self.rows.items(), key=lambda kv: tuple("" if v is None else v for v in kv[0]))
+        return [{**dict(zip(group_by, key)), **t.as_json()} for key, t in ordered]
+
+
+def fold(records: Iterable[Record], aggregation: list[str], group_by: list[str]) -> Folded:
+    """Sum records into a summary, `by_<name>` maps and group_by rows, exactly."""
+    folded = Folded(Totals(), {name: {} for name in aggregation}, {})
     for r in records:
-        summary.add(r.totals)
+        folded.summary.add(r.totals)
         for name in aggregation:
             k = bucket(name, r.dims)
-            by[name].setdefault(NONE_KEY if k is None else k, Totals()).add(r.totals)
+            folded.by[name].setdefault(NONE_KEY if k is None else k, Totals()).add(r.totals)
         if group_by:
-            rows.setdefault(tuple(bucket(n, r.dims) for n in group_by), Totals()).add(r.totals)
-    aggregations = {
-        f"by_{name}": {k: t.as_json() for k, t in sorted(by[name].items())} for name in aggregation
-    }
-    row_list = [
-        {**dict(zip(group_by, key)), **t.as_json()}
-        for key, t in sorted(rows.items(), key=lambda kv: tuple("" if v is None else v for v in kv[0]))
-    ]
-    return summary, aggregations, row_list
+            folded.rows.setdefault(tuple(bucket(n, r.dims) for n in group_by), Totals()).add(r.totals)
+    return folded

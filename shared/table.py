@@ -15,7 +15,7 @@ Access patterns, and the item that answers each:
 | events by job / batch / PR                | event item, GSI3 / GSI4 / GSI5        |
 | totals by hour x service x model x op     | hour cell                             |
 | totals by day x service x model x op      | day cell                              |
-| totals by day x user / project / repo     | dimension cell                        |
+| totals by day x user / project / repo / job / batch | dimension cell              |
 | unpriced events to reprice                | unpriced marker                       |
 | API keys by hash, listing                 | key item (+ GSI2 `KEYS`)              |
 | price overrides                           | price item (+ GSI2 `PRICES`)          |
@@ -38,8 +38,9 @@ so string order is time order):
 - **day cell**: PK=`AGG#D#<yyyy-mm>`, SK=`<dd>#<service>#<model>#<operation>`.
   Cells hold ADD counters (`COUNTERS`) and their dimension values as plain
   attributes, so no reader ever parses a sort key. They never expire.
-- **dimension cell**: PK=`AGG#<USER|PROJECT|REPO>#<yyyy-mm>`, SK=`<dd>#<value>`;
-  events without the value count under the empty value.
+- **dimension cell**: PK=`AGG#<USER|PROJECT|REPO|JOB|BATCH>#<yyyy-mm>`, SK=`<dd>#<value>`;
+  events without a user, project or repository count under the empty value;
+  events without a job or batch have no job or batch cell.
 - **unpriced marker**: PK=`UNPRICED#<yyyy-mm>`, SK=`<ts>#<event_id>`; exists
   while its event is `unpriced`, deleted in the transaction that reprices it.
 - **API key**: PK=`KEY#<key_id>`, SK=`KEY`; GSI2PK=`KEYS`, GSI2SK=`<created_at>#<key_id>`.
@@ -97,8 +98,16 @@ COUNTERS = (
     "credits",
 )
 
-# Dimension cells: query dimension name -> key prefix and event field.
-DIMENSIONS = {"user": ("USER", "user_id"), "project": ("PROJECT", "project"), "repository": ("REPO", "repository")}
+# Dimension cells: query dimension name -> key prefix, event field, and whether events
+# without the field count under the empty value (so "(none)" is exact) or not at all
+# (job and batch views list attributed work only).
+DIMENSIONS = {
+    "user": ("USER", "user_id", True),
+    "project": ("PROJECT", "project", True),
+    "repository": ("REPO", "repository", True),
+    "job": ("JOB", "job_id", False),
+    "batch": ("BATCH", "batch_id", False),
+}
 
 
 def table_schema(table_name: str) -> dict[str, Any]:

@@ -32,6 +32,7 @@ ROUTES: dict[str, str] = {
     "POST /keys": ADMIN,
     "GET /keys": ADMIN,
     "DELETE /keys/{key_id}": ADMIN,
+    "GET /alerts": READ,
 }
 
 
