@@ -37,3 +37,8 @@ def after_recording(created: Sequence[UsageEvent]) -> None:
 
 def estimate_impact(scope: dict[str, Any], total: Any, now: Any) -> list[dict[str, Any]]:
     return []
+
+
+def all_statuses(now: Any = None) -> list[dict[str, Any]]:
+    """Every budget with its current status (for reports and the dashboard)."""
+    return []

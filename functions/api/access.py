@@ -33,6 +33,16 @@ ROUTES: dict[str, str] = {
     "GET /keys": ADMIN,
     "DELETE /keys/{key_id}": ADMIN,
     "GET /alerts": READ,
+    "GET /budgets": READ,
+    "POST /budgets/check": READ,
+    "GET /budgets/{budget_id}": READ,
+    "PUT /budgets/{budget_id}": ADMIN,
+    "DELETE /budgets/{budget_id}": ADMIN,
+    "POST /budgets/{budget_id}/reset": ADMIN,
+    "GET /budgets/{budget_id}/history": READ,
+    "GET /reports": READ,
+    "GET /reports/{kind}/{period}": READ,
+    "POST /reports": ADMIN,
 }
 
 
