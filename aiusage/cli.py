@@ -1,10 +1,11 @@
-"""The `aiusage` command line: serve, record, keys, prices (typer + rich)."""
+"""The `aiusage` command line: serve, record, report, keys, prices (typer + rich)."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -17,8 +18,14 @@ from aiusage.client import ApiClient, ApiError
 app = typer.Typer(help="aiusage: an AI usage and cost ledger.", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="API keys, straight in the table (with your AWS credentials).", no_args_is_help=True)
 prices_app = typer.Typer(help="Effective prices and overrides.", no_args_is_help=True)
+budgets_app = typer.Typer(help="Budgets: list, set, status, check.", no_args_is_help=True)
+report_app = typer.Typer(
+    help="The terminal report of recent usage; `report run` generates a stored daily/weekly/monthly report.",
+    invoke_without_command=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(prices_app, name="prices")
+app.add_typer(report_app, name="report")
+app.add_typer(budgets_app, name="budgets")
 console = Console()
 err = Console(stderr=True)
 
@@ -105,6 +112,81 @@ def record(
     for r in answer["results"]:
         cost = "-" if r["cost_usd"] is None else f"${r['cost_usd']:.6f}"
         console.print(f"{r['event_id']}: [bold]{r['status']}[/bold] {cost} ({r['cost_source']})")
+
+
+class ReportFormat(str, Enum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+    csv = "csv"
+
+
+class ReportKind(str, Enum):
+    daily = "daily"
+    weekly = "weekly"
+    monthly = "monthly"
+
+
+class StoredReportFormat(str, Enum):
+    markdown = "markdown"
+    json = "json"
+
+
+@report_app.callback()
+def report(
+    ctx: typer.Context,
+    days: Annotated[int, typer.Option(min=1, max=400, help="How many days, ending today (UTC).")] = 30,
+    service: Annotated[Optional[str], typer.Option(help="Only this service (comma = any of).")] = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="table, markdown, json or csv.")] = ReportFormat.table,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Cost of the last days: summary, cost by service, by model (top 10), daily trend with bars."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = {"api_url": api_url, "api_key": api_key}  # `report --api-url U run ...` works too
+        return
+    from datetime import UTC, datetime
+
+    from aiusage.report import render_markdown, render_rich, usage_params
+
+    client = ApiClient(api_url, api_key)
+    params = usage_params(days, service, datetime.now(UTC).date())
+    if fmt is ReportFormat.csv:
+        text = _api_call(lambda: client.request("GET", "/ai_usage", raw=True, params={
+            **params, "format": "csv", "group_by": "day,service,model"}))
+        sys.stdout.write(text)
+        return
+    answer = _api_call(lambda: client.get("/ai_usage", **params))
+    if fmt is ReportFormat.json:
+        sys.stdout.write(json.dumps(answer, indent=2) + "\n")
+    elif fmt is ReportFormat.markdown:
+        sys.stdout.write(render_markdown(answer))
+    else:
+        render_rich(answer, console)
+
+
+@report_app.command("run")
+def report_run(
+    ctx: typer.Context,
+    kind: Annotated[ReportKind, typer.Option(help="daily, weekly or monthly.")] = ReportKind.daily,
+    period: Annotated[Optional[str], typer.Option(
+        help="2026-11-21, 2026-W47 or 2026-11; default the last complete period.")] = None,
+    fmt: Annotated[StoredReportFormat, typer.Option("--format", help="markdown or json.")] = StoredReportFormat.markdown,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Generate (or regenerate) a stored report now and print it (admin key)."""
+    from urllib.parse import quote
+
+    parent = ctx.obj or {}
+    client = ApiClient(api_url or parent.get("api_url"), api_key or parent.get("api_key"))
+    body = {"kind": kind.value, **({"period": period} if period else {})}
+    generated = _api_call(lambda: client.post("/reports", body))
+    if fmt is StoredReportFormat.json:
+        sys.stdout.write(json.dumps(generated, indent=2) + "\n")
+        return
+    path = f"/reports/{quote(generated['kind'], safe='')}/{quote(generated['period'], safe='')}"
+    sys.stdout.write(_api_call(lambda: client.request("GET", path, params={"format": "markdown"}, raw=True)))
 
 
 def _table_env(table: str | None, region: str | None, dynamodb_endpoint: str | None) -> None:
@@ -212,6 +294,91 @@ def prices_set(
     client = ApiClient(api_url, api_key)
     path = f"/prices/{quote(service, safe='')}/{quote(model_or_operation, safe='')}"
     console.print_json(data=_api_call(lambda: client.request("PUT", path, body=body)))
+
+
+STATE_STYLE = {"ok": "green", "warning": "yellow", "critical": "red", "exceeded": "bold red"}
+
+
+@budgets_app.command("list")
+def budgets_list(api_url: ApiUrl = None, api_key: ApiKey = None) -> None:
+    """Every budget with its state this period."""
+    client = ApiClient(api_url, api_key)
+    found = _api_call(lambda: client.get("/budgets"))["budgets"]
+    out = Table("budget", "scope", "period", "spent", "limit", "used", "state", "forecast")
+    for b in found:
+        s = b["status"]
+        limit = s["limit_usd"] if s["limit_usd"] is not None else (s["limit_tokens"] or s["limit_credits"])
+        out.add_row(b["budget_id"], json.dumps(b["scope"]) if b["scope"] else "(all)", b["period"],
+                    f"${s['spent_usd']:,.2f}", f"{limit:,}", f"{s['utilization'] * 100:.1f}%",
+                    f"[{STATE_STYLE[s['state']]}]{s['state']}[/]",
+                    f"${s['forecast_usd']:,.2f}" if s["forecast_usd"] is not None else "-")
+    console.print(out)
+
+
+@budgets_app.command("status")
+def budgets_status(budget_id: str, api_url: ApiUrl = None, api_key: ApiKey = None) -> None:
+    """One budget's definition and status."""
+    client = ApiClient(api_url, api_key)
+    console.print_json(data=_api_call(lambda: client.get(f"/budgets/{budget_id}")))
+
+
+@budgets_app.command("set")
+def budgets_set(
+    budget_id: str,
+    period: Annotated[str, typer.Option(help="daily, weekly, monthly, quarterly, yearly or total.")],
+    limit_usd: Annotated[Optional[float], typer.Option()] = None,
+    limit_tokens: Annotated[Optional[int], typer.Option()] = None,
+    limit_credits: Annotated[Optional[float], typer.Option()] = None,
+    name: Annotated[Optional[str], typer.Option()] = None,
+    service: Annotated[Optional[str], typer.Option(help="Scope: service.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Scope: model.")] = None,
+    user_id: Annotated[Optional[str], typer.Option(help="Scope: user.")] = None,
+    project: Annotated[Optional[str], typer.Option(help="Scope: project.")] = None,
+    repository: Annotated[Optional[str], typer.Option(help="Scope: repository.")] = None,
+    timezone: Annotated[str, typer.Option()] = "UTC",
+    anchor_day: Annotated[int, typer.Option()] = 1,
+    threshold: Annotated[Optional[list[float]], typer.Option(help="Alert threshold (fraction), repeatable.")] = None,
+    forecast_alert: Annotated[bool, typer.Option("--forecast-alert")] = False,
+    action: Annotated[str, typer.Option(help="warn, block, degrade or queue.")] = "warn",
+    fallback_model: Annotated[Optional[str], typer.Option()] = None,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Create or replace a budget (admin)."""
+    scope = {k: v for k, v in dict(service=service, model=model, user_id=user_id, project=project,
+                                    repository=repository).items() if v is not None}
+    body: dict[str, Any] = {"scope": scope, "period": period, "timezone": timezone, "anchor_day": anchor_day,
+                            "limit_usd": limit_usd, "limit_tokens": limit_tokens, "limit_credits": limit_credits,
+                            "forecast_alert": forecast_alert, "action_on_limit": action, "fallback_model": fallback_model}
+    if name:
+        body["name"] = name
+    if threshold:
+        body["thresholds"] = threshold
+    client = ApiClient(api_url, api_key)
+    console.print_json(data=_api_call(lambda: client.request("PUT", f"/budgets/{budget_id}", body=body)))
+
+
+@budgets_app.command("check")
+def budgets_check(
+    service: Annotated[Optional[str], typer.Option()] = None,
+    model: Annotated[Optional[str], typer.Option()] = None,
+    user_id: Annotated[Optional[str], typer.Option()] = None,
+    project: Annotated[Optional[str], typer.Option()] = None,
+    cost: Annotated[Optional[float], typer.Option("--cost", help="Estimated cost in USD.")] = None,
+    input_tokens: Annotated[Optional[int], typer.Option()] = None,
+    output_tokens: Annotated[Optional[int], typer.Option()] = None,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+) -> None:
+    """May this be spent? Exits 0 when allowed, 3 when a budget blocks or queues it."""
+    body = {k: v for k, v in dict(service=service, model=model, user_id=user_id, project=project,
+                                   estimated_cost_usd=cost, input_tokens=input_tokens,
+                                   output_tokens=output_tokens).items() if v is not None}
+    client = ApiClient(api_url, api_key)
+    decision = _api_call(lambda: client.post("/budgets/check", body))
+    console.print_json(data=decision)
+    if not decision["allowed"]:
+        raise typer.Exit(3)
 
 
 def main() -> None:

@@ -1,44 +1,631 @@
-"""Budgets: periods, spend, status, check decisions and alert crossings (SPEC 6)."""
+"""Budgets (SPEC 6): periods, exact spend, status and forecast, check decisions, alerts, audit.
+
+Spend is counted on write: the transaction that stores an event also ADDs it
+to the spend item of every budget whose scope matches, under the period its
+timestamp falls in (in the budget's timezone), so late arrivals land in their
+own period and reading a status is one GetItem, however many events there are.
+
+Events recorded before a budget existed are counted once by a backfill. What
+makes "once" hold under concurrent writers: every recording transaction
+checks the budget set version (`store.record_events`), every event keeps the
+version it was recorded under, and a budget change bumps the version. So an
+event is counted either by its writer (it saw the budget) or by the backfill
+(its version is older than the budget's), never both. A change to what a
+budget counts (scope, period, timezone, anchor day, reset) starts a new
+generation of spend items, backfilled the same way.
+"""
 
 from __future__ import annotations
 
+import calendar
+import json
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from shared import store, table
-from shared.models import UsageEvent
-from shared.rollups import CellDelta
+from pydantic import ValidationError
+
+from shared import alerts, pricing, store, table, telemetry
+from shared.config import settings
+from shared.errors import NotFound, ValidationFailed
+from shared.models import BUDGET_ID_PATTERN, BudgetCheckIn, BudgetIn, Counts, UsageEvent, format_ts, pydantic_details
+from shared.money import ZERO, usd
+from shared.rollups import CellDelta, Totals
+
+ACTION_RANK = {"allow": 0, "warn": 1, "degrade": 2, "queue": 3, "block": 4}
+SCOPE_FIELDS = ("service", "model", "operation", "user_id", "project", "repository")
+BACKFILL_MARKER = "backfilled"
+RETENTION_LOOKBACK_DAYS = 400
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime  # aware, in the budget's timezone
+    end: datetime | None  # None: the `total` period never ends
+    key: str
 
 
 @dataclass
 class Budget:
+    """A stored budget definition, with the generation its spend items belong to."""
+
     budget_id: str
-    definition: dict[str, Any]
+    name: str
+    scope: dict[str, Any]
+    period: str
+    timezone: str
+    anchor_day: int
+    limit_usd: Decimal | None
+    limit_tokens: int | None
+    limit_credits: Decimal | None
+    thresholds: list[Decimal]
+    forecast_alert: bool
+    action_on_limit: str
+    fallback_model: str | None
+    override_until: datetime | None
+    generation: int
+    introduced_version: int
+    counting_from: datetime | None
+    created_at: str
+    updated_at: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # --- what it counts -----------------------------------------------------------
+
+    def matches(self, attrs: dict[str, Any]) -> bool:
+        for name in SCOPE_FIELDS:
+            wanted = self.scope.get(name)
+            if wanted is not None and attrs.get(name) != wanted:
+                return False
+        tags = attrs.get("tags") or {}
+        return all(tags.get(k) == v for k, v in (self.scope.get("tags") or {}).items())
+
+    def counts(self, e: UsageEvent) -> bool:
+        if self.counting_from is not None and e.ts < self.counting_from:
+            return False
+        return self.matches(event_attributes(e))
+
+    # --- when -----------------------------------------------------------------------
+
+    def period_of(self, at: datetime) -> Period:
+        return period_of(self.period, self.timezone, self.anchor_day, at)
+
+    @property
+    def limit_kind(self) -> str:
+        return "usd" if self.limit_usd is not None else "tokens" if self.limit_tokens is not None else "credits"
+
+    @property
+    def limit(self) -> Decimal:
+        return Decimal(self.limit_usd if self.limit_usd is not None else
+                       self.limit_tokens if self.limit_tokens is not None else self.limit_credits)
+
+    def spent_in_limit_unit(self, t: Totals) -> Decimal:
+        return {"usd": t.cost_usd, "tokens": Decimal(t.tokens), "credits": t.credits}[self.limit_kind]
+
+    def definition_json(self) -> dict[str, Any]:
+        return {
+            "budget_id": self.budget_id,
+            "name": self.name,
+            "scope": self.scope,
+            "period": self.period,
+            "timezone": self.timezone,
+            "anchor_day": self.anchor_day,
+            "limit_usd": float(self.limit_usd) if self.limit_usd is not None else None,
+            "limit_tokens": self.limit_tokens,
+            "limit_credits": float(self.limit_credits) if self.limit_credits is not None else None,
+            "thresholds": [float(t) for t in self.thresholds],
+            "forecast_alert": self.forecast_alert,
+            "action_on_limit": self.action_on_limit,
+            "fallback_model": self.fallback_model,
+            "override_until": format_ts(self.override_until) if self.override_until else None,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
 
 
-def load_for_recording() -> tuple[int, list[Budget]]:
+def event_attributes(e: UsageEvent) -> dict[str, Any]:
+    return {"service": e.service, "model": e.model, "operation": e.operation, "user_id": e.user_id,
+            "project": e.project, "repository": e.repository, "tags": e.tags}
+
+
+def period_of(kind: str, timezone: str, anchor_day: int, at: datetime) -> Period:
+    """The period of `kind` containing `at`, with local-midnight boundaries in `timezone` (DST-safe)."""
+    tz = _zone(timezone)
+    local = at.astimezone(tz)
+    d = local.date()
+
+    def midnight(day: date) -> datetime:
+        return datetime(day.year, day.month, day.day, tzinfo=tz)
+
+    if kind == "daily":
+        return Period(midnight(d), midnight(d + timedelta(days=1)), d.isoformat())
+    if kind == "weekly":
+        monday = d - timedelta(days=d.weekday())
+        year, week, _ = monday.isocalendar()
+        return Period(midnight(monday), midnight(monday + timedelta(days=7)), f"{year}-W{week:02d}")
+    if kind == "monthly":
+        start = date(d.year, d.month, anchor_day) if d.day >= anchor_day else _add_months(date(d.year, d.month, anchor_day), -1)
+        key = start.strftime("%Y-%m") if anchor_day == 1 else start.isoformat()
+        return Period(midnight(start), midnight(_add_months(start, 1)), key)
+    if kind == "quarterly":
+        start = date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
+        return Period(midnight(start), midnight(_add_months(start, 3)), f"{d.year}-Q{(d.month - 1) // 3 + 1}")
+    if kind == "yearly":
+        return Period(midnight(date(d.year, 1, 1)), midnight(date(d.year + 1, 1, 1)), str(d.year))
+    return Period(datetime(1970, 1, 1, tzinfo=UTC).astimezone(tz), None, "total")
+
+
+def _add_months(d: date, months: int) -> date:
+    month = d.month - 1 + months
+    year = d.year + month // 12
+    month = month % 12 + 1
+    return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
+
+
+# --- storage shape -------------------------------------------------------------------------
+
+
+def _budget_of_item(item: dict[str, Any]) -> Budget:
+    d = json.loads(item["definition"])
+    return Budget(
+        budget_id=item["budget_id"],
+        name=d["name"],
+        scope=d["scope"],
+        period=d["period"],
+        timezone=d["timezone"],
+        anchor_day=d["anchor_day"],
+        limit_usd=Decimal(d["limit_usd"]) if d.get("limit_usd") is not None else None,
+        limit_tokens=d.get("limit_tokens"),
+        limit_credits=Decimal(d["limit_credits"]) if d.get("limit_credits") is not None else None,
+        thresholds=[Decimal(t) for t in d["thresholds"]],
+        forecast_alert=d["forecast_alert"],
+        action_on_limit=d["action_on_limit"],
+        fallback_model=d.get("fallback_model"),
+        override_until=datetime.fromisoformat(d["override_until"]) if d.get("override_until") else None,
+        generation=int(item["generation"]),
+        introduced_version=int(item["introduced_version"]),
+        counting_from=datetime.fromisoformat(item["counting_from"]) if item.get("counting_from") else None,
+        created_at=item["created_at"],
+        updated_at=item["updated_at"],
+    )
+
+
+def _definition_text(body: BudgetIn, name: str) -> str:
+    return json.dumps({
+        "name": name,
+        "scope": body.scope.model_dump(exclude_none=True),
+        "period": body.period,
+        "timezone": body.timezone,
+        "anchor_day": body.anchor_day,
+        "limit_usd": str(body.limit_usd) if body.limit_usd is not None else None,
+        "limit_tokens": body.limit_tokens,
+        "limit_credits": str(body.limit_credits) if body.limit_credits is not None else None,
+        "thresholds": [str(t) for t in body.thresholds],
+        "forecast_alert": body.forecast_alert,
+        "action_on_limit": body.action_on_limit,
+        "fallback_model": body.fallback_model,
+        "override_until": body.override_until.isoformat() if body.override_until else None,
+    }, sort_keys=True)
+
+
+def load_all() -> tuple[int, list[Budget]]:
     """The budget set version and every budget, read consistently in one Query."""
     version = 0
-    active: list[Budget] = []
+    found: list[Budget] = []
     for item in store.query_all(table.BUDGETS_PARTITION, consistent=True):
         if item["SK"] == table.BUDGET_VERSION_SK:
             version = int(item["version"])
-    return version, active
+        else:
+            found.append(_budget_of_item(item))
+    return version, found
 
 
-def spend_deltas(event: UsageEvent, active: Sequence[Budget]) -> dict[tuple[str, str], CellDelta]:
-    return {}
+load_for_recording = load_all
 
 
-def after_recording(created: Sequence[UsageEvent]) -> None:
-    return None
+def _load(budget_id: str) -> tuple[int, Budget | None, dict[str, Any] | None]:
+    version, found = load_all()
+    for b in found:
+        if b.budget_id == budget_id:
+            return version, b, store.get(table.budget_definition_key(budget_id))
+    return version, None, None
 
 
-def estimate_impact(scope: dict[str, Any], total: Any, now: Any) -> list[dict[str, Any]]:
-    return []
+# --- recording hooks ----------------------------------------------------------------------
 
 
-def all_statuses(now: Any = None) -> list[dict[str, Any]]:
+def spend_key(b: Budget, period_key: str) -> dict[str, str]:
+    return table.budget_spend_key(b.budget_id, b.generation, period_key)
+
+
+def spend_deltas(e: UsageEvent, active: Sequence[Budget]) -> dict[tuple[str, str], CellDelta]:
+    """The spend items this event adds to: one per counting budget, in the event's period."""
+    deltas: dict[tuple[str, str], CellDelta] = {}
+    totals = None
+    for b in active:
+        if not b.counts(e):
+            continue
+        totals = totals or Totals.of_event(e)
+        period = b.period_of(e.ts)
+        k = spend_key(b, period.key)
+        deltas[(k["PK"], k["SK"])] = CellDelta({"budget_id": b.budget_id, "period_key": period.key}, Totals().add(totals))
+    return deltas
+
+
+def after_recording(created: Sequence[UsageEvent], active: Sequence[Budget], now: datetime | None = None) -> list[dict]:
+    """Alerts for every threshold the new events carried a budget across, and its utilization metric."""
+    now = now or datetime.now(UTC)
+    raised: list[dict] = []
+    for b in active:
+        periods = {b.period_of(e.ts).key: b.period_of(e.ts) for e in created if b.counts(e)}
+        current = b.period_of(now)
+        for period in periods.values():
+            spent = _spent(b, period)
+            utilization = b.spent_in_limit_unit(spent) / b.limit
+            raised += _threshold_alerts(b, period, spent, utilization, now)
+            if period.key == current.key:
+                telemetry.budget_utilization(b.budget_id, utilization * 100)
+                if b.forecast_alert:
+                    raised += _forecast_alert(b, period, spent, now)
+    return raised
+
+
+def _threshold_alerts(b: Budget, period: Period, spent: Totals, utilization: Decimal, now: datetime) -> list[dict]:
+    raised = []
+    for threshold in b.thresholds:
+        if utilization < threshold:
+            continue
+        alert = alerts.raise_alert(
+            f"budget:{b.budget_id}:{b.generation}:{period.key}:{threshold}", "budget_threshold",
+            {"budget_id": b.budget_id, "budget_name": b.name, "threshold": float(threshold),
+             "utilization": round(float(utilization), 6), "spent_usd": usd(spent.cost_usd),
+             "spent_tokens": spent.tokens, "limit": float(b.limit), "limit_kind": b.limit_kind,
+             "period": _period_json(period)},
+            subject=f"aiusage: budget {b.name} passed {float(threshold) * 100:g}%", now=now)
+        if alert:
+            raised.append(alert)
+    return raised
+
+
+def _forecast_alert(b: Budget, period: Period, spent: Totals, now: datetime) -> list[dict]:
+    s = _status(b, period, spent, now)
+    if s["forecast"] is None or s["forecast"] <= b.limit:
+        return []
+    alert = alerts.raise_alert(
+        f"budget:{b.budget_id}:{b.generation}:{period.key}:forecast", "budget_forecast",
+        {"budget_id": b.budget_id, "budget_name": b.name, "forecast": float(s["forecast"]),
+         "spent_usd": usd(spent.cost_usd), "limit": float(b.limit), "limit_kind": b.limit_kind,
+         "period": _period_json(period)},
+        subject=f"aiusage: budget {b.name} is forecast to pass its limit", now=now)
+    return [alert] if alert else []
+
+
+# --- status ---------------------------------------------------------------------------------
+
+
+def _spent(b: Budget, period: Period, stats: store.ReadStats | None = None) -> Totals:
+    item = store.get(spend_key(b, period.key), stats=stats)
+    return Totals.of_item(item) if item else Totals()
+
+
+def _period_json(period: Period) -> dict[str, Any]:
+    return {"key": period.key, "start": period.start.isoformat(),
+            "end": period.end.isoformat() if period.end else None}
+
+
+def _status(b: Budget, period: Period, spent: Totals, now: datetime) -> dict[str, Any]:
+    """Status numbers in the limit's unit (Decimal), burn rate and forecast."""
+    limit = b.limit
+    used = b.spent_in_limit_unit(spent)
+    utilization = used / limit
+    counted_from = max(period.start, b.counting_from) if b.counting_from else period.start
+    elapsed_days = max(Decimal((now - counted_from).total_seconds()) / 86400, Decimal(1) / 24)
+    burn = used / elapsed_days
+    forecast = exhausted_at = None
+    if period.end is not None:
+        remaining_days = max(Decimal((period.end - now).total_seconds()) / 86400, ZERO)
+        forecast = used + burn * remaining_days
+        if burn > 0 and used < limit:
+            at = now + timedelta(days=float((limit - used) / burn))
+            exhausted_at = at if at < period.end else None
+    return {"used": used, "utilization": utilization, "burn": burn, "forecast": forecast, "exhausted_at": exhausted_at}
+
+
+def state_of(utilization: Decimal) -> str:
+    if utilization >= 1:
+        return "exceeded"
+    if utilization >= Decimal("0.9"):
+        return "critical"
+    if utilization >= Decimal("0.75"):
+        return "warning"
+    return "ok"
+
+
+def status(b: Budget, now: datetime, stats: store.ReadStats | None = None) -> dict[str, Any]:
+    period = b.period_of(now)
+    spent = _spent(b, period, stats)
+    s = _status(b, period, spent, now)
+    usd_limit = b.limit_usd
+    burn_usd = (spent.cost_usd / (s["used"] / s["burn"])) if s["burn"] else ZERO
+    forecast_usd = None
+    if period.end is not None:
+        remaining_days = max(Decimal((period.end - now).total_seconds()) / 86400, ZERO)
+        forecast_usd = spent.cost_usd + burn_usd * remaining_days
+    return {
+        "period_start": period.start.isoformat(),
+        "period_end": period.end.isoformat() if period.end else None,
+        "period_key": period.key,
+        "spent_usd": usd(spent.cost_usd),
+        "spent_tokens": spent.tokens,
+        "spent_credits": float(spent.credits),
+        "limit_usd": float(usd_limit) if usd_limit is not None else None,
+        "limit_tokens": b.limit_tokens,
+        "limit_credits": float(b.limit_credits) if b.limit_credits is not None else None,
+        "remaining_usd": usd(usd_limit - spent.cost_usd) if usd_limit is not None else None,
+        "remaining": float(b.limit - s["used"]),
+        "utilization": round(float(s["utilization"]), 6),
+        "state": state_of(s["utilization"]),
+        "burn_rate_usd_per_day": usd(burn_usd),
+        "forecast_usd": usd(forecast_usd),
+        "forecast_utilization": round(float(s["forecast"] / b.limit), 6) if s["forecast"] is not None else None,
+        "forecast_exhausted_at": s["exhausted_at"].astimezone(UTC).isoformat().replace("+00:00", "Z") if s["exhausted_at"] else None,
+        "thresholds_crossed": [float(t) for t in b.thresholds if s["utilization"] >= t],
+        "override_active": bool(b.override_until and b.override_until > now),
+        "events": spent.events,
+    }
+
+
+def budget_json(b: Budget, now: datetime) -> dict[str, Any]:
+    return {**b.definition_json(), "status": status(b, now)}
+
+
+def get_budget(budget_id: str, now: datetime | None = None) -> dict[str, Any]:
+    _, b, _ = _load(budget_id)
+    if b is None:
+        raise NotFound(f"no budget {budget_id}")
+    return budget_json(b, now or datetime.now(UTC))
+
+
+def list_budgets(now: datetime | None = None) -> list[dict[str, Any]]:
+    now = now or datetime.now(UTC)
+    return [budget_json(b, now) for b in sorted(load_all()[1], key=lambda b: b.budget_id)]
+
+
+def all_statuses(now: datetime | None = None) -> list[dict[str, Any]]:
     """Every budget with its current status (for reports and the dashboard)."""
-    return []
+    now = now or datetime.now(UTC)
+    return [{"budget_id": b["budget_id"], "name": b["name"], "period": b["period"], **b["status"]}
+            for b in list_budgets(now)]
+
+
+# --- changes ----------------------------------------------------------------------------------
+
+
+def _validate_id(budget_id: str) -> None:
+    import re
+
+    if not re.match(BUDGET_ID_PATTERN, budget_id):
+        raise ValidationFailed.at(["path", "budget_id"], "must be 1..64 of [A-Za-z0-9._-], starting with a letter or digit")
+
+
+def parse_budget(body: Any) -> BudgetIn:
+    try:
+        parsed = BudgetIn.model_validate(body)
+    except ValidationError as exc:
+        raise ValidationFailed("invalid budget", pydantic_details(exc)) from None
+    errors = [{"loc": list(loc), "msg": msg} for loc, msg in parsed.field_errors()]
+    if errors:
+        raise ValidationFailed("invalid budget", errors)
+    return parsed
+
+
+def put_budget(budget_id: str, body: Any, principal: str, now: datetime | None = None) -> tuple[dict[str, Any], bool]:
+    """Create or replace a budget; returns it with status, and whether it was created."""
+    _validate_id(budget_id)
+    parsed = parse_budget(body)
+    now = now or datetime.now(UTC)
+    while True:
+        version, existing, existing_item = _load(budget_id)
+        definition = _definition_text(parsed, parsed.name or budget_id)
+        if existing is not None and existing_item["definition"] == definition and existing_item.get(BACKFILL_MARKER):
+            return budget_json(existing, now), False  # nothing changed
+        counting_changed = existing is None or _counting(json.loads(existing_item["definition"])) != _counting(json.loads(definition))
+        generation = (existing.generation + 1) if existing is not None and counting_changed else (existing.generation if existing else 1)
+        item = {
+            **table.budget_definition_key(budget_id),
+            "item_type": "budget",
+            "budget_id": budget_id,
+            "definition": definition,
+            "generation": generation,
+            "introduced_version": version + 1 if counting_changed else existing.introduced_version,
+            "counting_from": None if counting_changed else (existing_item.get("counting_from")),
+            "created_at": existing.created_at if existing else format_ts(now),
+            "updated_at": format_ts(now),
+        }
+        if not counting_changed and existing_item.get(BACKFILL_MARKER):
+            item[BACKFILL_MARKER] = existing_item[BACKFILL_MARKER]
+        b = _budget_of_item({k: v for k, v in item.items() if v is not None})
+        action = "create" if existing is None else (
+            "override" if _only_override_changed(existing_item["definition"], definition) else "update")
+        history = _history_item(budget_id, action, principal, now,
+                                existing.definition_json() if existing else None, b.definition_json())
+        try:
+            store.transact([store.put_action(item), store.budget_version_bump(version), store.put_action(history)])
+        except Exception as exc:
+            if store.is_condition_failure(exc):
+                continue  # the budget set changed meanwhile: read it again
+            raise
+        if counting_changed or not item.get(BACKFILL_MARKER):
+            backfill(b, now)
+        return budget_json(b, now), existing is None
+
+
+def _counting(definition: dict[str, Any]) -> tuple:
+    return tuple(definition.get(k) for k in ("scope", "period", "timezone", "anchor_day"))
+
+
+def _only_override_changed(before: str, after: str) -> bool:
+    b, a = json.loads(before), json.loads(after)
+    return b.get("override_until") != a.get("override_until") and {**b, "override_until": None} == {**a, "override_until": None}
+
+
+def delete_budget(budget_id: str, principal: str, now: datetime | None = None) -> None:
+    now = now or datetime.now(UTC)
+    while True:
+        version, existing, _ = _load(budget_id)
+        if existing is None:
+            raise NotFound(f"no budget {budget_id}")
+        history = _history_item(budget_id, "delete", principal, now, existing.definition_json(), None)
+        try:
+            store.transact([store.delete_action(table.budget_definition_key(budget_id)),
+                            store.budget_version_bump(version), store.put_action(history)])
+            return
+        except Exception as exc:
+            if not store.is_condition_failure(exc):
+                raise
+
+
+def reset_budget(budget_id: str, principal: str, now: datetime | None = None) -> dict[str, Any]:
+    """Spend counts from now for the rest of the period: a new generation counting from `now`."""
+    now = now or datetime.now(UTC)
+    while True:
+        version, existing, existing_item = _load(budget_id)
+        if existing is None:
+            raise NotFound(f"no budget {budget_id}")
+        before = status(existing, now)
+        item = {**existing_item, "generation": existing.generation + 1, "introduced_version": version + 1,
+                "counting_from": now.isoformat(), "updated_at": format_ts(now)}
+        item.pop(BACKFILL_MARKER, None)
+        history = _history_item(budget_id, "reset", principal, now, {"generation": existing.generation, "status": before},
+                                {"generation": existing.generation + 1, "counting_from": now.isoformat()})
+        try:
+            store.transact([store.put_action(item), store.budget_version_bump(version), store.put_action(history)])
+        except Exception as exc:
+            if store.is_condition_failure(exc):
+                continue
+            raise
+        b = _budget_of_item(item)
+        backfill(b, now)
+        return budget_json(b, now)
+
+
+def _history_item(budget_id: str, action: str, principal: str, now: datetime, before: Any, after: Any) -> dict[str, Any]:
+    ts = format_ts(now)
+    return {**table.budget_history_key(budget_id, ts, f"{time.monotonic_ns() % 10**12:012d}"),
+            "item_type": "budget_history", "budget_id": budget_id, "action": action, "principal": principal,
+            "at": ts, "before": json.dumps(before, default=str) if before is not None else None,
+            "after": json.dumps(after, default=str) if after is not None else None}
+
+
+def history(budget_id: str) -> list[dict[str, Any]]:
+    entries = []
+    for item in store.query_all(table.budget_partition(budget_id), sk_prefix=table.BUDGET_HISTORY_PREFIX,
+                                consistent=True, forward=False):
+        entries.append({"action": item["action"], "principal": item["principal"], "at": item["at"],
+                        "before": _maybe_json(item.get("before")), "after": _maybe_json(item.get("after"))})
+    if not entries:
+        raise NotFound(f"no budget {budget_id}")
+    return entries
+
+
+def _maybe_json(text: str | None) -> Any:
+    return json.loads(text) if text is not None else None
+
+
+def backfill(b: Budget, now: datetime) -> None:
+    """Count, once, the events of the current period recorded before this generation existed."""
+    period = b.period_of(now)
+    start = max(period.start, b.counting_from) if b.counting_from else period.start
+    start_utc = max(start.astimezone(UTC), now - timedelta(days=RETENTION_LOOKBACK_DAYS))
+    end_utc = (period.end or now + timedelta(minutes=10)).astimezone(UTC)
+    # DynamoDB GSIs are eventually consistent: give events committed just before
+    # this generation the time to appear in the by-day index read below.
+    time.sleep(settings().backfill_settle_seconds)
+    totals = Totals()
+    from shared.ingest import event_of_item
+
+    day = start_utc.date()
+    lo, hi = format_ts(start_utc), format_ts(end_utc)
+    while day <= min(end_utc, now + timedelta(minutes=10)).date():
+        for item in store.query_all(table.day_partition(day.isoformat()), index=table.GSI_BY_DAY,
+                                    sk_between=table.time_sort_bounds(lo, hi)):
+            if int(item.get("budget_version", 0)) >= b.introduced_version:
+                continue  # its writer counted it
+            e = event_of_item(item)
+            if b.counts(e) and b.period_of(e.ts).key == period.key:
+                totals.add(Totals.of_event(e))
+        day += timedelta(days=1)
+    store.add_once(spend_key(b, period.key), CellDelta({"budget_id": b.budget_id, "period_key": period.key}, totals),
+                   BACKFILL_MARKER)
+    store.update(table.budget_definition_key(b.budget_id), {BACKFILL_MARKER: format_ts(now)})
+
+
+# --- decisions ---------------------------------------------------------------------------------
+
+
+def check(body: Any, now: datetime | None = None) -> dict[str, Any]:
+    """`POST /budgets/check`: may this be spent? The strictest acting budget decides."""
+    try:
+        request = BudgetCheckIn.model_validate(body)
+    except ValidationError as exc:
+        raise ValidationFailed("invalid check", pydantic_details(exc)) from None
+    now = now or datetime.now(UTC)
+    estimate_usd = request.estimated_cost_usd
+    tokens = (request.input_tokens or 0) + (request.output_tokens or 0)
+    if estimate_usd is None and tokens:
+        if not request.service or not request.model:
+            raise ValidationFailed.at(["model"], "service and model are needed to price token counts")
+        q = pricing.quote(request.service, request.model, request.operation or "completion",
+                          Counts(input_tokens=request.input_tokens or 0, output_tokens=request.output_tokens or 0,
+                                 cache_read_tokens=min(request.cache_read_tokens or 0, request.input_tokens or 0)),
+                          1, now, request.service_tier, pricing.load_overrides({request.service}))
+        estimate_usd = q.cost_usd if q else None
+    attrs = request.model_dump(include=set(SCOPE_FIELDS) | {"tags"})
+    if attrs.get("operation") is None and request.service:
+        attrs["operation"] = "completion"
+    decisions = []
+    overall, fallback, retry_after = "allow", None, None
+    for b in sorted(load_all()[1], key=lambda b: b.budget_id):
+        if not b.matches(attrs):
+            continue
+        period = b.period_of(now)
+        spent = _spent(b, period)
+        used = b.spent_in_limit_unit(spent)
+        estimate = {"usd": estimate_usd or ZERO, "tokens": Decimal(tokens), "credits": ZERO}[b.limit_kind]
+        action = b.action_on_limit if used + estimate > b.limit else "allow"
+        if action in ("block", "queue", "degrade") and b.override_until and b.override_until > now:
+            action = "warn"
+        utilization = used / b.limit
+        decisions.append({"budget_id": b.budget_id, "remaining_usd": usd(b.limit_usd - spent.cost_usd) if b.limit_usd is not None else None,
+                          "utilization": round(float(utilization), 6), "state": state_of(utilization), "action": action})
+        if ACTION_RANK[action] > ACTION_RANK[overall]:
+            overall = action
+            fallback = b.fallback_model if action == "degrade" else None
+            retry_after = period.end.isoformat() if action == "queue" and period.end else None
+    return {"allowed": overall not in ("block", "queue"), "action": overall, "fallback_model": fallback,
+            "retry_after": retry_after, "estimated_cost_usd": usd(estimate_usd), "budgets": decisions}
+
+
+def estimate_impact(scope: dict[str, Any], total: Decimal, now: datetime | None = None) -> list[dict[str, Any]]:
+    """For `POST /ai_usage/estimate`: every budget whose scope matches, with what would remain."""
+    now = now or datetime.now(UTC)
+    impact = []
+    for b in sorted(load_all()[1], key=lambda b: b.budget_id):
+        if not b.matches(scope or {}):
+            continue
+        spent = _spent(b, b.period_of(now))
+        remaining = (b.limit_usd - spent.cost_usd) if b.limit_usd is not None else None
+        impact.append({"budget_id": b.budget_id, "remaining_usd": usd(remaining),
+                       "would_exceed": bool(remaining is not None and total > remaining),
+                       "action_on_limit": b.action_on_limit})
+    return impact

@@ -25,6 +25,9 @@ class Settings(BaseModel):
     # A JWKS document inline (tests, air-gapped deployments) instead of fetching the URL.
     github_jwks: str | None = None
     webhook_secret_arn: str | None = None
+    # Seconds a budget backfill waits for the by-day GSI to catch up (DynamoDB GSIs
+    # are eventually consistent; moto is not, so the local default is 0).
+    backfill_settle_seconds: float = Field(0.0, ge=0, le=10)
     stage: str = "dev"
 
     @classmethod

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared import budgets, pricing, store, table
+from shared import budgets, pricing, store, table, telemetry
 from shared.config import settings
 from shared.errors import ValidationFailed
 from shared.models import (
@@ -189,6 +189,7 @@ def record_usage(body: Any, *, github_claims: dict[str, Any] | None = None, now:
     unique = _first_of_each_id(events)
     outcomes: dict[str, store.Outcome] = {}
     remaining = unique
+    active: list[budgets.Budget] = []
     while remaining:
         version, active = budgets.load_for_recording()
         writes = [_event_write(e, received_at, version, active) for e in remaining]
@@ -199,7 +200,8 @@ def record_usage(body: Any, *, github_claims: dict[str, Any] | None = None, now:
             outcomes.update(changed.outcomes)
             remaining = [e for e in remaining if e.event_id not in outcomes]
     created = [e for e in unique if outcomes[e.event_id].status == "created"]
-    budgets.after_recording(created)
+    telemetry.usage_metrics(created)
+    budgets.after_recording(created, active)
     return _response(events, unique, outcomes)
 
 

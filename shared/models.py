@@ -323,3 +323,92 @@ def pydantic_details(exc: Any, prefix: tuple[Any, ...] = ()) -> list[dict[str, A
             msg = msg[len("Value error, "):]
         details.append({"loc": loc, "msg": msg})
     return details
+
+
+# --- budgets -----------------------------------------------------------------------
+
+BUDGET_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+Period = Literal["daily", "weekly", "monthly", "quarterly", "yearly", "total"]
+Action = Literal["warn", "block", "degrade", "queue"]
+
+
+class BudgetScope(_Input):
+    """Which events a budget counts: every given field must match; `{}` is everything."""
+
+    service: Slug | None = None
+    model: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    operation: Slug | None = None
+    user_id: Text128 | None = None
+    project: Text128 | None = None
+    repository: Annotated[str, StringConstraints(max_length=200)] | None = None
+    tags: dict[Text128, Text128] | None = Field(default=None, max_length=20)
+
+    _lower = field_validator("service", "operation", mode="before")(classmethod(lambda cls, v: lower_slug(v)))
+
+
+class BudgetIn(_Input):
+    """`PUT /budgets/{budget_id}` (SPEC 6)."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    scope: BudgetScope = Field(default_factory=BudgetScope)
+    period: Period
+    timezone: str = "UTC"
+    anchor_day: Annotated[StrictInt, Field(ge=1, le=28)] = 1
+    limit_usd: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = None
+    limit_tokens: Annotated[StrictInt, Field(gt=0)] | None = None
+    limit_credits: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = None
+    thresholds: list[Annotated[Decimal, Field(gt=0, le=10, allow_inf_nan=False)]] = Field(
+        default_factory=lambda: [Decimal("0.5"), Decimal("0.8"), Decimal("1.0")], max_length=20)
+    forecast_alert: bool = False
+    action_on_limit: Action = "warn"
+    fallback_model: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    override_until: datetime | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA timezone {value!r}") from None
+        return value
+
+    @field_validator("override_until", mode="before")
+    @classmethod
+    def _override_until(cls, value: Any) -> Any:
+        return None if value is None else parse_timestamp(value)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _sorted_thresholds(cls, value: list[Decimal]) -> list[Decimal]:
+        return sorted(set(v.normalize() for v in value))
+
+    def field_errors(self) -> list[tuple[tuple[str, ...], str]]:
+        errors: list[tuple[tuple[str, ...], str]] = []
+        limits = [n for n in ("limit_usd", "limit_tokens", "limit_credits") if getattr(self, n) is not None]
+        if len(limits) != 1:
+            errors.append((("limit_usd",), "exactly one of limit_usd, limit_tokens, limit_credits is required"))
+        if self.action_on_limit == "degrade" and not self.fallback_model:
+            errors.append((("fallback_model",), "is required when action_on_limit is degrade"))
+        return errors
+
+
+class BudgetCheckIn(_Input):
+    """`POST /budgets/check`: what is about to be spent, and on what."""
+
+    service: Slug | None = None
+    model: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    operation: Slug | None = None
+    user_id: Text128 | None = None
+    project: Text128 | None = None
+    repository: Annotated[str, StringConstraints(max_length=200)] | None = None
+    tags: dict[Text128, Text128] | None = Field(default=None, max_length=20)
+    estimated_cost_usd: Money | None = None
+    input_tokens: Count | None = None
+    output_tokens: Count | None = None
+    cache_read_tokens: Count | None = None
+    service_tier: ServiceTier | None = None
+
+    _lower = field_validator("service", "operation", mode="before")(classmethod(lambda cls, v: lower_slug(v)))

@@ -425,3 +425,46 @@ def reprice_event(item: dict[str, Any], event: Any, deltas: dict[tuple[str, str]
             return False  # repriced by someone else meanwhile
         raise
     return True
+
+
+# --- budgets ---------------------------------------------------------------------------------
+
+
+def budget_version_bump(current: int) -> dict[str, Any]:
+    """The transaction action moving the budget set version from `current` to `current + 1`."""
+    action: dict[str, Any] = {
+        "TableName": _table(),
+        "Key": to_dynamo(table.budget_version_key()),
+        "UpdateExpression": "SET #v = :new",
+        "ExpressionAttributeNames": {"#v": "version"},
+        "ExpressionAttributeValues": {":new": {"N": str(current + 1)}},
+    }
+    if current:
+        action["ConditionExpression"] = "#v = :old"
+        action["ExpressionAttributeValues"][":old"] = {"N": str(current)}
+    else:
+        action["ConditionExpression"] = "attribute_not_exists(PK)"
+    return {"Update": action}
+
+
+def delete_action(key: dict[str, str]) -> dict[str, Any]:
+    return {"Delete": {"TableName": _table(), "Key": to_dynamo(key)}}
+
+
+def add_once(key: dict[str, str], delta: CellDelta, marker: str) -> bool:
+    """ADD a delta unless `marker` is already set on the item (so a backfill lands exactly once)."""
+    action = add_action(key, CellDelta({**delta.attributes, marker: "1"}, delta.totals))["Update"]
+    action["ConditionExpression"] = "attribute_not_exists(#m)"
+    action.setdefault("ExpressionAttributeNames", {})["#m"] = marker
+    action.pop("TableName")
+    try:
+        client().update_item(TableName=_table(), **action)
+    except client().exceptions.ConditionalCheckFailedException:
+        return False
+    return True
+
+
+def is_condition_failure(exc: Exception) -> bool:
+    """A cancelled transaction or failed conditional write (for optimistic retries)."""
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+    return code in ("ConditionalCheckFailedException", "TransactionCanceledException")

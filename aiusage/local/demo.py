@@ -126,13 +126,27 @@ def demo_events(now: datetime | None = None, days: int = 30, seed: int = 2026) -
                    "user_id": "carol", "project": "analytics"}
 
 
+DEMO_BUDGETS = {
+    "anthropic-monthly": {"name": "Anthropic monthly", "scope": {"service": "anthropic"}, "period": "monthly",
+                          "timezone": "Europe/Berlin", "limit_usd": 20, "thresholds": [0.5, 0.8, 1.0],
+                          "forecast_alert": True},
+    "search-team": {"name": "Search team", "scope": {"project": "search"}, "period": "monthly", "limit_usd": 8,
+                    "thresholds": [0.5, 0.8, 1.0]},
+    "openai-daily": {"name": "OpenAI daily", "scope": {"service": "openai"}, "period": "daily", "limit_usd": 0.25,
+                     "thresholds": [0.8, 1.0], "action_on_limit": "block"},
+}
+
+
 def seed(now: datetime | None = None) -> int:
-    """Record the demo month through the same code path as `POST /ai_usage`; returns events stored."""
+    """Record the demo budgets and month through the same code paths as the API; returns events stored."""
     from decimal import Decimal
     import json
 
+    from shared import budgets
     from shared.ingest import record_usage
 
+    for budget_id, body in DEMO_BUDGETS.items():
+        budgets.put_budget(budget_id, json.loads(json.dumps(body), parse_float=Decimal), "demo")
     events = list(demo_events(now))
     created = 0
     for start in range(0, len(events), 500):

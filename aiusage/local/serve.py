@@ -46,6 +46,8 @@ class LocalStack:
         os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "AIUsage")
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+        # EMF metrics are for CloudWatch; locally they would only flood the terminal.
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
         import boto3
 

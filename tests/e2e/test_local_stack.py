@@ -107,3 +107,16 @@ def test_without_admin_key_env_one_is_generated_and_printed():
         assert server.request("GET", "/keys", key=key)[0] == 200
     finally:
         server.stop()
+
+
+def test_cli_budgets_list_and_check_against_the_demo(demo_server):
+    env = {**os.environ, "AIUSAGE_API_URL": demo_server.url, "AIUSAGE_API_KEY": ADMIN_KEY, "COLUMNS": "200"}
+    listed = subprocess.run([*CLI, "budgets", "list"], env=env, capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert "anthropic-monthly" in listed.stdout and "openai-daily" in listed.stdout
+    check = subprocess.run([*CLI, "budgets", "check", "--service", "openai", "--cost", "1000"], env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert check.returncode == 3, check.stdout + check.stderr  # the daily OpenAI budget blocks it
+    assert '"action": "block"' in check.stdout
+    status, body, _ = demo_server.request("GET", "/alerts?type=budget_threshold")
+    assert status == 200 and len(body["alerts"]) >= 1

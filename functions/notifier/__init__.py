@@ -1,0 +1,1 @@
+"""CloudWatch alarm notifications: stored as alerts, forwarded to a webhook."""

@@ -1,0 +1,1 @@
+"""Scheduled reports: the report Lambda (daily, weekly, monthly)."""
