@@ -23,5 +23,18 @@ test: $(STAMP)  ## unit, handler, infra and end-to-end tests
 bench: $(STAMP)  ## performance record (not part of make test)
 	$(PY) -m benchmarks
 
+# Offline synthesis: no CDK CLI, no Docker, no AWS credentials. Writes cdk.out/ (the template
+# is cdk.out/aiusage-<stage>.template.json) and fails on unacknowledged cdk-nag errors.
+# Override the cdk.json context with CONTEXT="stage=prod alarm_emails=ops@example.com".
+CONTEXT ?=
+synth: $(STAMP)  ## the CloudFormation template in cdk.out/ (offline)
+	rm -rf cdk.out
+	$(PY) infra/app.py --outdir cdk.out $(foreach c,$(CONTEXT),-c $(c))
+
+# Deploys what `make synth` wrote, with the AWS CDK CLI from npm (needs Node and AWS credentials;
+# once per account and region first: npx --yes aws-cdk@2 bootstrap). Extra CLI flags: DEPLOY_ARGS=...
+deploy: synth  ## deploy the synthesized stack (needs AWS credentials)
+	npx --yes aws-cdk@2 deploy --app cdk.out --all $(DEPLOY_ARGS)
+
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache

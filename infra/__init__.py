@@ -1,0 +1,1 @@
+"""The aiusage CDK app: one stack, one construct per concern, Docker-free bundling, cdk-nag."""
