@@ -1,9 +1,13 @@
 """One fake HTTP server on 127.0.0.1 that answers like OpenAI, Anthropic,
 Gemini and Bedrock, so the real provider SDKs parse real-shaped responses.
 
-Behaviour is chosen by the requested model, so the server stays stateless:
+Behaviour is chosen by the request, so the server stays stateless:
 ``no-usage`` answers without usage data, ``bad-model`` answers the
-provider's own 400 error. Usage payloads come from ``fixtures/usage-*.json``.
+provider's own 400 error; OpenAI answers with the ``service_tier`` requested
+(``default`` for none or ``auto``), as the API reports the tier that served
+the call; Anthropic model ``batch-tier`` answers with ``usage.service_tier``
+``batch``, as Message Batches results do. Usage payloads come from
+``fixtures/usage-*.json``.
 Every request is recorded (path, query, JSON body) for assertions.
 """
 
@@ -91,6 +95,12 @@ def eventstream_message(event_type: str, payload: dict[str, Any]) -> bytes:
 # ---- provider answers ------------------------------------------------------------
 
 
+def openai_tier(body: dict[str, Any]) -> str:
+    """The tier OpenAI reports having served: the one asked for, ``default`` for none or ``auto``."""
+    requested = body.get("service_tier")
+    return "default" if requested in (None, "auto") else requested
+
+
 def openai_chat(body: dict[str, Any]) -> tuple[int, str, bytes]:
     if body["model"] == "bad-model":
         error = {"error": {"message": "The model `bad-model` does not exist", "type": "invalid_request_error",
@@ -98,13 +108,14 @@ def openai_chat(body: dict[str, Any]) -> tuple[int, str, bytes]:
         return 404, "application/json", json.dumps(error).encode()
     if not body.get("stream"):
         response = copy.deepcopy(OPENAI_CHAT)
+        response["service_tier"] = openai_tier(body)
         if body["model"] == "no-usage":
             response["model"] = "no-usage"
             del response["usage"]
         return 200, "application/json", json.dumps(response).encode()
     include_usage = (body.get("stream_options") or {}).get("include_usage")
     base = {"id": "chatcmpl-AbC123", "object": "chat.completion.chunk", "created": 1763716500,
-            "model": OPENAI_CHAT["model"], "service_tier": "default", "system_fingerprint": "fp_1"}
+            "model": OPENAI_CHAT["model"], "service_tier": openai_tier(body), "system_fingerprint": "fp_1"}
     chunks = []
     for piece, finish in (("Hel", None), ("lo!", "stop")):
         chunk = {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": finish}]}
@@ -118,7 +129,8 @@ def openai_chat(body: dict[str, Any]) -> tuple[int, str, bytes]:
 
 
 def openai_responses(body: dict[str, Any]) -> tuple[int, str, bytes]:
-    response = {**OPENAI_RESPONSES, "created_at": 1763716500, "output": [
+    tier = {"service_tier": body["service_tier"]} if body.get("service_tier") else {}
+    response = {**OPENAI_RESPONSES, **tier, "created_at": 1763716500, "output": [
         {"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
          "content": [{"type": "output_text", "text": "Hi", "annotations": []}]}]}
     if not body.get("stream"):
@@ -145,11 +157,14 @@ def anthropic_messages(body: dict[str, Any]) -> tuple[int, str, bytes]:
     if body["model"] == "bad-model":
         error = {"type": "error", "error": {"type": "invalid_request_error", "message": "model: bad-model not found"}}
         return 400, "application/json", json.dumps(error).encode()
+    answer = copy.deepcopy(ANTHROPIC_MESSAGE)
+    if body["model"] == "batch-tier":
+        answer["usage"]["service_tier"] = "batch"
     if not body.get("stream"):
-        return 200, "application/json", json.dumps(ANTHROPIC_MESSAGE).encode()
-    usage = ANTHROPIC_MESSAGE["usage"]
+        return 200, "application/json", json.dumps(answer).encode()
+    usage = answer["usage"]
     start_usage = {k: v for k, v in usage.items() if k != "server_tool_use"} | {"output_tokens": 1}
-    message = {**ANTHROPIC_MESSAGE, "content": [], "stop_reason": None, "stop_sequence": None, "usage": start_usage}
+    message = {**answer, "content": [], "stop_reason": None, "stop_sequence": None, "usage": start_usage}
     delta_usage = {"input_tokens": usage["input_tokens"], "cache_creation_input_tokens": usage["cache_creation_input_tokens"],
                    "cache_read_input_tokens": usage["cache_read_input_tokens"], "output_tokens": usage["output_tokens"],
                    "server_tool_use": usage["server_tool_use"]}

@@ -2,6 +2,11 @@
 
 Never imports ``anthropic``; clients and responses are recognised by their
 class module.
+
+The tier that served a call is in the usage object (``usage.service_tier``):
+``batch`` (and ``flex``, should it appear) is billed at half price (SPEC 4.3)
+and becomes the event's ``service_tier``; ``standard`` and ``priority`` send
+nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from ..instrumentation import (
 )
 
 _CLIENT_CLASSES = {"Anthropic", "AsyncAnthropic"}
+# Tiers the server bills at half price (SPEC 4.3).
+_RECORDED_TIERS = frozenset({"batch", "flex"})
 
 
 def _client_class(client: Any) -> str | None:
@@ -43,6 +50,28 @@ def _field(obj: Any, name: str) -> Any:
 
 def extract(response: Any) -> tuple[dict[str, Any] | None, str | None]:
     return plain_dict(_field(response, "usage")), _field(response, "model")
+
+
+class _TierRecorder:
+    """The tracker as seen by instrumented calls: adds ``service_tier`` from ``usage.service_tier``."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self._recorder = recorder
+
+    @classmethod
+    def around(cls, recorder: Recorder) -> Recorder:
+        return recorder if isinstance(recorder, cls) else cls(recorder)
+
+    @property
+    def strict(self) -> bool:
+        return self._recorder.strict
+
+    def _emit(self, fields: dict[str, Any], context: Mapping[str, Any]) -> str | None:
+        usage = fields.get("usage")
+        tier = usage.get("service_tier") if isinstance(usage, Mapping) else None
+        if tier in _RECORDED_TIERS and "service_tier" not in fields:
+            fields = {**fields, "service_tier": tier}
+        return self._recorder._emit(fields, context)
 
 
 def _request_model(kwargs: dict[str, Any]) -> str | None:
@@ -156,6 +185,7 @@ class _StreamManager:
 
 
 def instrument(client: Any, recorder: Recorder) -> None:
+    recorder = _TierRecorder.around(recorder)
     is_async = (_client_class(client) or "").startswith("Async")
     messages = client.messages
     common = dict(recorder=recorder, service="anthropic", operation="completion", is_async=is_async,

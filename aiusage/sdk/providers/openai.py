@@ -2,6 +2,11 @@
 
 Never imports ``openai``: clients and responses are recognised by their class
 module, so the SDK works without the extra installed.
+
+The tier that served a call is on the response (``service_tier``), not in its
+usage object: ``flex`` and ``batch`` are billed at half price (SPEC 4.3), and
+``priority`` is kept for the record, so those three become the event's
+``service_tier``; ``default``, ``auto`` and the rest send nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from typing import Any
 from ..instrumentation import Recorder, instrument_call, instrument_copies, plain_dict
 
 _CLIENT_CLASSES = {"OpenAI", "AsyncOpenAI", "AzureOpenAI", "AsyncAzureOpenAI"}
+# Tiers the server prices differently (batch/flex: 50 %) or that are worth keeping (priority).
+_RECORDED_TIERS = frozenset({"flex", "batch", "priority"})
 
 
 def _client_class(client: Any) -> str | None:
@@ -33,9 +40,49 @@ def _field(obj: Any, name: str) -> Any:
     return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
 
 
+class _TieredUsage(dict):  # type: ignore[type-arg]
+    """The usage object exactly as the API sent it, carrying the tier that served the call.
+
+    The tier rides along as an attribute, not a key, so the usage sent stays
+    the provider's own; ``_TierRecorder`` lifts it into the event.
+    """
+
+    service_tier: str | None = None
+
+
+def _with_tier(usage: dict[str, Any] | None, tier: Any) -> dict[str, Any] | None:
+    if not usage or tier not in _RECORDED_TIERS:
+        return usage
+    tagged = _TieredUsage(usage)
+    tagged.service_tier = tier
+    return tagged
+
+
+class _TierRecorder:
+    """The tracker as seen by instrumented calls: adds ``service_tier`` from the usage it carries."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self._recorder = recorder
+
+    @classmethod
+    def around(cls, recorder: Recorder) -> Recorder:
+        return recorder if isinstance(recorder, cls) else cls(recorder)
+
+    @property
+    def strict(self) -> bool:
+        return self._recorder.strict
+
+    def _emit(self, fields: dict[str, Any], context: Mapping[str, Any]) -> str | None:
+        tier = getattr(fields.get("usage"), "service_tier", None)
+        if tier and "service_tier" not in fields:
+            fields = {**fields, "service_tier": tier}
+        return self._recorder._emit(fields, context)
+
+
 def extract(response: Any) -> tuple[dict[str, Any] | None, str | None]:
     """Usage and model of a chat completion, response or embedding (object or JSON)."""
-    return plain_dict(_field(response, "usage")), _field(response, "model")
+    usage = _with_tier(plain_dict(_field(response, "usage")), _field(response, "service_tier"))
+    return usage, _field(response, "model")
 
 
 def operation_of(response: Any) -> str:
@@ -77,9 +124,11 @@ class _ChatStream:
         self._hide = hide_usage_chunk
         self._usage: dict[str, Any] | None = None
         self._model: str | None = None
+        self._tier: str | None = None
 
     def see(self, chunk: Any) -> bool:
         self._model = getattr(chunk, "model", None) or self._model
+        self._tier = getattr(chunk, "service_tier", None) or self._tier
         usage = getattr(chunk, "usage", None)
         if usage is None:
             return True
@@ -87,7 +136,7 @@ class _ChatStream:
         return not (self._hide and not getattr(chunk, "choices", None))
 
     def result(self) -> tuple[dict[str, Any] | None, str | None]:
-        return self._usage, self._model
+        return _with_tier(self._usage, self._tier), self._model
 
 
 class _ResponsesStream:
@@ -96,18 +145,20 @@ class _ResponsesStream:
     def __init__(self) -> None:
         self._usage: dict[str, Any] | None = None
         self._model: str | None = None
+        self._tier: str | None = None
 
     def see(self, event: Any) -> bool:
         response = getattr(event, "response", None)
         if response is not None:
             self._model = getattr(response, "model", None) or self._model
+            self._tier = getattr(response, "service_tier", None) or self._tier
             usage = getattr(response, "usage", None)
             if usage is not None:
                 self._usage = plain_dict(usage)
         return True
 
     def result(self) -> tuple[dict[str, Any] | None, str | None]:
-        return self._usage, self._model
+        return _with_tier(self._usage, self._tier), self._model
 
 
 def _chat_observer(caller: dict[str, Any], sent: dict[str, Any]) -> _ChatStream | None:
@@ -121,6 +172,7 @@ def _responses_observer(caller: dict[str, Any], sent: dict[str, Any]) -> _Respon
 
 
 def instrument(client: Any, recorder: Recorder) -> None:
+    recorder = _TierRecorder.around(recorder)
     name = _client_class(client) or ""
     service = "azure" if "Azure" in name else "openai"
     is_async = name.startswith("Async")
