@@ -244,7 +244,8 @@ def build_report(period: Period, now: datetime | None = None) -> Report:
     )
 
 
-def _ranked(folded: Folded, name: str, *, top: int | None = None, attributed_only: bool = False) -> list[tuple[str, Totals]]:
+def _ranked(folded: Folded, name: str, *, top: int | None = None,
+            attributed_only: bool = False) -> list[tuple[str, Totals]]:
     """A breakdown, most expensive first (then by name); top lists leave out unattributed usage."""
     entries = [(k, t) for k, t in folded.by[name].items() if not (attributed_only and k == NONE_KEY)]
     entries.sort(key=lambda kv: (-kv[1].cost_usd, kv[0]))
@@ -259,6 +260,9 @@ def _budget_entry(status: Mapping[str, Any]) -> dict[str, Any]:
 def find_anomalies(days: Iterable[date], by_day: Mapping[date, Totals],
                    by_day_service: Mapping[tuple[date, str], Totals]) -> list[Anomaly]:
     """Days, and services on a day, whose cost is far above their trailing 14-day mean (see the module doc)."""
+    by_service: dict[str, dict[date, Totals]] = {}
+    for (d, service), t in by_day_service.items():
+        by_service.setdefault(service, {})[d] = t
     found: list[Anomaly] = []
     for day in days:
         window = [day - timedelta(days=n) for n in range(ANOMALY_WINDOW_DAYS, 0, -1)]
@@ -266,10 +270,8 @@ def find_anomalies(days: Iterable[date], by_day: Mapping[date, Totals],
         if not recorded:
             continue
         history = [d for d in window if d >= recorded[0]]
-
-        services = sorted(s for d, s in by_day_service if d == day)
-        for service in [None, *services]:
-            series = by_day if service is None else {d: t for (d, s), t in by_day_service.items() if s == service}
+        spent_that_day = sorted(s for s, series in by_service.items() if day in series)
+        for service, series in [(None, by_day), *((s, by_service[s]) for s in spent_that_day)]:
             anomaly = _anomaly(day, service, _cost(series, day), [_cost(series, d) for d in history])
             if anomaly is not None:
                 found.append(anomaly)

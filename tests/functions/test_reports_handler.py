@@ -1,0 +1,147 @@
+"""The scheduled report Lambda: periods from EventBridge input, idempotency on retries, the SNS summary."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aiusage.local.gateway import LambdaContext
+
+
+def context() -> LambdaContext:
+    return LambdaContext("reports", "req-1")
+
+
+@pytest.fixture
+def topic_messages(aws):
+    """Every message published to the alerts topic, read back through an SQS subscription."""
+    import os
+
+    import boto3
+
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName="alerts-copy")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    boto3.client("sns").subscribe(TopicArn=os.environ["ALERTS_TOPIC_ARN"], Protocol="sqs", Endpoint=queue_arn,
+                                  Attributes={"RawMessageDelivery": "false"})
+
+    def read() -> list[dict]:
+        messages = []
+        while True:
+            got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not got:
+                return messages
+            for m in got:
+                envelope = json.loads(m["Body"])
+                messages.append({"subject": envelope.get("Subject"), "message": json.loads(envelope["Message"])})
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+    return read
+
+
+def record(api, event_id: str, day: str, cost: float) -> None:
+    answer = api.post("/ai_usage", {"event_id": event_id, "timestamp": f"{day}T10:00:00Z", "service": "openai",
+                                    "model": "gpt-4o", "input_tokens": 100, "output_tokens": 10, "cost_usd": cost})
+    assert answer.status == 200, answer
+
+
+def stored_reports(kind: str) -> list[dict]:
+    from shared import store, table
+
+    return list(store.query_all(table.report_partition(kind), consistent=True))
+
+
+def test_a_retried_invocation_neither_regenerates_nor_republishes(api, topic_messages):
+    from functions.reports.handler import lambda_handler
+
+    record(api, "h-1", "2026-11-14", 1.0)
+    record(api, "h-2", "2026-11-15", 2.5)
+    event = {"kind": "daily", "period": "2026-11-15"}
+    first = lambda_handler(event, context())
+    assert first["total_cost_usd"] == 2.5 and first["published"] is True
+    record(api, "h-3", "2026-11-15", 1.0)  # arrives between the run and EventBridge's retry
+    second = lambda_handler(event, context())
+    assert second == first  # the first run's answer, from the idempotency record
+
+    (item,) = stored_reports("daily")
+    assert json.loads(item["report"])["totals"]["total_cost_usd"] == 2.5  # not regenerated
+    assert item["generated_at"] == first["generated_at"]
+    messages = topic_messages()
+    assert len(messages) == 1
+    published = messages[0]["message"]
+    assert messages[0]["subject"] == "aiusage daily report 2026-11-15: $2.50"
+    assert published == {**published, "type": "report", "kind": "daily", "period": "2026-11-15",
+                          "total_cost_usd": 2.5, "previous_cost_usd": 1.0, "change_percent": 150.0}
+    assert published["summary"].startswith("aiusage daily report 2026-11-15: $2.50 (+150.00% vs 2026-11-14)")
+
+    # The idempotency record lives in the same table, in its own partition, expiring by the table's TTL.
+    from shared import store, table
+
+    (record_item,) = list(store.query_all(f"{table.IDEMPOTENCY_PARTITION_PREFIX}reports", consistent=True))
+    assert record_item["SK"].startswith("report#") and record_item["status"] == "COMPLETED"
+    assert record_item[table.TTL_ATTRIBUTE] > datetime.now(UTC).timestamp()
+
+    # Another period is another run.
+    assert lambda_handler({"kind": "daily", "period": "2026-11-14"}, context())["total_cost_usd"] == 1.0
+    assert len(topic_messages()) == 1
+
+
+def test_a_failed_run_leaves_no_record_so_the_retry_runs_again(api, topic_messages, monkeypatch):
+    from functions.reports.handler import lambda_handler
+    from shared import alerts
+
+    record(api, "f-1", "2026-11-15", 0.75)
+    real_publish = alerts.publish
+    calls = []
+
+    def flaky_publish(subject, message):
+        calls.append(subject)
+        if len(calls) == 1:
+            raise ConnectionError("SNS unreachable")
+        return real_publish(subject, message)
+
+    monkeypatch.setattr(alerts, "publish", flaky_publish)
+    event = {"kind": "daily", "period": "2026-11-15"}
+    with pytest.raises(ConnectionError):
+        lambda_handler(event, context())
+    assert lambda_handler(event, context())["published"] is True
+    assert lambda_handler(event, context())["published"] is True  # third delivery: the stored answer
+    assert len(calls) == 2
+    assert [m["message"]["total_cost_usd"] for m in topic_messages()] == [0.75]
+
+
+SCHEDULED = [
+    ("daily", "2026-11-16T06:00:00Z", "2026-11-15"),
+    ("daily", "2026-01-01T06:00:00Z", "2025-12-31"),
+    ("weekly", "2026-11-16T06:00:00Z", "2026-W46"),  # Monday 06:00: the ISO week that just ended
+    ("weekly", "2027-01-04T06:00:00Z", "2026-W53"),
+    ("monthly", "2026-11-01T06:00:00Z", "2026-10"),
+    ("monthly", "2026-01-01T06:00:00Z", "2025-12"),
+]
+
+
+def test_the_period_is_the_one_that_ended_before_the_invocation(aws):
+    from functions.reports.handler import lambda_handler
+
+    for kind, time, period in SCHEDULED:
+        assert lambda_handler({"kind": kind, "time": time}, context())["period"] == period
+    for kind in ("daily", "weekly", "monthly"):
+        assert sorted(i["SK"] for i in stored_reports(kind)) == sorted(p for k, _, p in SCHEDULED if k == kind)
+
+
+def test_without_a_time_the_clock_decides(aws):
+    from functions.reports.handler import lambda_handler
+
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    assert lambda_handler({"kind": "daily"}, context())["period"] == yesterday
+
+
+def test_a_bad_kind_fails_loudly(aws):
+    from functions.reports.handler import lambda_handler
+    from shared.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed, match="kind"):
+        lambda_handler({"kind": "hourly"}, context())
+    assert stored_reports("hourly") == []
