@@ -9,6 +9,7 @@ or a `conflict` (different content; the stored event wins) and changes no total.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,15 +72,12 @@ def normalise(loc: tuple[Any, ...], inp: UsageEventIn, github_claims: dict[str, 
     if errors:
         raise ValidationFailed("invalid event", errors)
     github = inp.github.model_dump(exclude_none=True) if inp.github else None
+    base_id = inp.event_id or str(uuid.uuid4())
     if github_claims:
-        # The OIDC token's claims overwrite what the caller says about itself.
-        github = {**(github or {}), **{k: github_claims[k] for k in GITHUB_CLAIMS if github_claims.get(k) is not None}}
-        if "run_attempt" in github:
-            github["run_attempt"] = int(github["run_attempt"])
+        github, base_id = _stamp_github_claims(loc, inp, github, github_claims)
     submitted = inp.model_dump(exclude_none=True)
     if github is not None:
         submitted["github"] = github
-    base_id = inp.event_id or str(uuid.uuid4())
     common = dict(
         ts=inp.timestamp or now,
         requests=inp.requests,
@@ -118,6 +116,27 @@ def normalise(loc: tuple[Any, ...], inp: UsageEventIn, github_claims: dict[str, 
     return [event]
 
 
+def _stamp_github_claims(loc: tuple[Any, ...], inp: UsageEventIn, github: dict[str, Any] | None,
+                         claims: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The OIDC token's claims overwrite what the caller says about itself.
+
+    Its event ids live under `gh:<repository>:` (a missing id is generated
+    there), so one repository can neither record as another nor take another's
+    ids first, which would turn the real run's post into a conflict.
+    """
+    repository = claims["repository"]
+    prefix = f"gh:{repository}:"
+    event_id = inp.event_id or prefix + str(uuid.uuid4())
+    if not event_id.startswith(prefix):
+        raise ValidationFailed.at([*loc, "event_id"], f"GitHub OIDC callers must use event ids starting with {prefix!r}")
+    github = {**(github or {}), **{k: claims[k] for k in GITHUB_CLAIMS if claims.get(k) is not None}}
+    github["run_attempt"] = int(github["run_attempt"]) if "run_attempt" in github else None
+    pull = re.fullmatch(r"refs/pull/(\d+)/(?:merge|head)", str(claims.get("ref") or ""))
+    if pull:
+        github["pr_number"] = int(pull.group(1))
+    return {k: v for k, v in github.items() if v is not None}, event_id
+
+
 def _claude_code_events(loc: tuple[Any, ...], inp: UsageEventIn, base_id: str, submitted: dict[str, Any],
                         common: dict[str, Any]) -> list[UsageEvent]:
     result = inp.claude_code_result
@@ -146,8 +165,6 @@ def _claude_code_events(loc: tuple[Any, ...], inp: UsageEventIn, base_id: str, s
 
 
 def _id_safe(model: str) -> str:
-    import re
-
     return re.sub(r"[^A-Za-z0-9._:@/-]", "-", model)
 
 

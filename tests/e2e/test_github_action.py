@@ -352,7 +352,8 @@ def test_a_long_repository_name_gets_a_stable_short_id(server, write_key, tmp_pa
 
     assert first.code == 0 and second.code == 0, first.stdout
     event_id = first.outputs["event-id"]
-    assert re.fullmatch(r"gh:sha256:[0-9a-f]{40}", event_id)
+    assert re.fullmatch(re.escape(f"gh:{repository}:") + r"[0-9a-f]{12,40}", event_id)
+    assert len(event_id) + len(":claude-sonnet-4-5") <= 128
     assert (first.outputs["accepted"], second.outputs["event-id"], second.outputs["duplicates"]) == ("2", event_id, "2")
     events = pr_events(server, 123, repository=repository)
     assert sorted(e["event_id"] for e in events) == [f"{event_id}:claude-haiku-4-5", f"{event_id}:claude-sonnet-4-5"]

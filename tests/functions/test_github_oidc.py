@@ -105,7 +105,8 @@ def test_token_fills_the_github_context_when_the_body_has_none(api, oidc):
     (event,) = stored_events(api, service="openai")
     assert event["github"] == {"repository": "octo-org/octo-repo", "run_id": "777", "run_attempt": 3,
                                "workflow": "Claude Code Review", "workflow_ref": CLAIMS["workflow_ref"],
-                               "actor": "hubot", "sha": CLAIMS["sha"], "event_name": "pull_request"}
+                               "actor": "hubot", "sha": CLAIMS["sha"], "event_name": "pull_request",
+                               "pr_number": 123}  # from the token's ref, refs/pull/123/merge
 
 
 def test_authorizer_context_names_the_repository_and_grants_usage_write_only(oidc):
@@ -143,7 +144,7 @@ def test_configured_audience_is_the_only_one_accepted(api, oidc, monkeypatch):
     assert api.post("/ai_usage", SIMPLE_EVENT, key=OWN.mint(aud="https://aiusage.example.com")).status == 200
     # GitHub may put several audiences in one token: ours among them is enough.
     both = OWN.mint(aud=["sts.amazonaws.com", "https://aiusage.example.com"])
-    assert api.post("/ai_usage", {**SIMPLE_EVENT, "event_id": "second"}, key=both).status == 200
+    assert api.post("/ai_usage", {**SIMPLE_EVENT, "event_id": "gh:octo-org/octo-repo:second"}, key=both).status == 200
     assert summary(api)["summary"]["events"] == 2
 
 
@@ -215,7 +216,7 @@ def jwks_server(aws, monkeypatch):
 
 def test_jwks_url_is_fetched_once_and_cached_across_verifications(api, jwks_server):
     for run in range(3):
-        answer = api.post("/ai_usage", {**SIMPLE_EVENT, "event_id": f"run-{run}"}, key=OWN.mint(run_id=str(run)))
+        answer = api.post("/ai_usage", {**SIMPLE_EVENT, "event_id": f"gh:octo-org/octo-repo:run-{run}"}, key=OWN.mint(run_id=str(run)))
         assert answer.status == 200, answer
     refused = api.post("/ai_usage", SIMPLE_EVENT, key=OWN.mint(aud="someone-else"))
     assert refused.status == 401
@@ -235,3 +236,20 @@ def test_unknown_kids_are_401_and_do_not_make_it_refetch_the_jwks(api, jwks_serv
 
     assert len(jwks_server.requests) == 1
     assert summary(api)["summary"]["events"] == 1
+
+
+def test_oidc_callers_ids_live_under_their_repository(api, oidc):
+    """Repository A cannot take repository B's ids first (B's real post would become a conflict)."""
+    squat = {**SIMPLE_EVENT, "event_id": "gh:octo-org/victim-repo:1:1:review:s1:claude-sonnet-4-5"}
+    answer = api.post("/ai_usage", squat, key=OWN.mint())
+    assert answer.status == 400
+    assert answer.json()["error"]["details"][0]["loc"] == ["event_id"]
+    generated = api.post("/ai_usage", {k: v for k, v in SIMPLE_EVENT.items() if k != "event_id"}, key=OWN.mint())
+    assert generated.json()["results"][0]["event_id"].startswith("gh:octo-org/octo-repo:")
+    assert summary(api)["summary"]["events"] == 1
+
+
+def test_pull_request_number_comes_from_the_tokens_ref(api, oidc):
+    body = {**SIMPLE_EVENT, "event_id": "gh:octo-org/octo-repo:pr", "github": {"pr_number": 999, "job": "review"}}
+    assert api.post("/ai_usage", body, key=OWN.mint(ref="refs/pull/123/merge")).status == 200
+    assert [e["github"]["pr_number"] for e in stored_events(api, repository="octo-org/octo-repo", pr_number="123")] == [123]

@@ -170,12 +170,17 @@ fi
 session_id=$(jq -r '.session_id // empty' "$result_file")
 event_id=$(printf 'gh:%s:%s:%s:%s:%s' "${GITHUB_REPOSITORY:-local/unknown}" "${GITHUB_RUN_ID:-0}" \
   "${GITHUB_RUN_ATTEMPT:-1}" "${GITHUB_JOB:-job}" "${session_id:-no-session}" | tr -c 'A-Za-z0-9._:@/-' '-')
-# The server appends ":<model>" and allows 128 characters: very long names get a stable digest instead.
+# The server appends ":<model>" and allows 128 characters: very long ids keep their
+# "gh:<repository>:" prefix (the server requires it of OIDC callers) and a stable digest of the rest.
 longest_model=$(jq '[(.modelUsage // {}) | keys[] | length] | max // 7' "$result_file")
 if [ $((${#event_id} + 1 + longest_model)) -gt 128 ]; then
+  prefix=$(printf 'gh:%s:' "${GITHUB_REPOSITORY:-local/unknown}" | tr -c 'A-Za-z0-9._:@/-' '-')
   digest=$(printf '%s' "$event_id" | { sha256sum 2>/dev/null || shasum -a 256; })
-  notice "event id ${event_id} is too long once the model is appended; using gh:sha256:${digest:0:40}"
-  event_id="gh:sha256:${digest:0:40}"
+  room=$((128 - ${#prefix} - 1 - longest_model))
+  [ "$room" -gt 40 ] && room=40
+  [ "$room" -ge 12 ] || give_up "the repository name is too long for an aiusage event id"
+  notice "event id ${event_id} is too long once the model is appended; using ${prefix}${digest:0:$room}"
+  event_id="${prefix}${digest:0:$room}"
 fi
 
 pr_number=""
