@@ -22,6 +22,8 @@ ADMIN = "admin"
 ROUTES: dict[str, str] = {
     "GET /health": PUBLIC,
     "GET /openapi.json": PUBLIC,
+    "GET /dashboard": PUBLIC,
+    "GET /dashboard/{path}": PUBLIC,
     "POST /ai_usage": WRITE,
     "GET /ai_usage": READ,
     "GET /ai_usage/events": READ,

@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 from functions.api import access, errors
 from functions.api.request import parse_json
-from functions.api.routes import alerts, budgets, keys, prices, reports, system, usage
+from functions.api.routes import alerts, budgets, dashboard, keys, prices, reports, system, usage
 
 logger = Logger(service="aiusage")
 app = APIGatewayHttpResolver(json_body_deserializer=parse_json)
@@ -27,7 +27,8 @@ def _authorize(app: APIGatewayHttpResolver, next_middleware: Any) -> Any:
 
 
 app.use(middlewares=[_authorize])
-for router in (system.router, usage.router, prices.router, keys.router, alerts.router, budgets.router, reports.router):
+for router in (system.router, usage.router, prices.router, keys.router, alerts.router, budgets.router,
+               reports.router, dashboard.router):
     app.include_router(router)
 
 
