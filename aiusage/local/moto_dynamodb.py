@@ -7,8 +7,11 @@ Two things moto does differently from DynamoDB matter to a ledger:
   demo month took minutes. Here a transaction keeps an undo log of just the
   items it touches and restores those on cancellation, as DynamoDB behaves.
 - moto's server runs requests on several threads with no locking, so two
-  concurrent conditional writes can both pass `attribute_not_exists`. DynamoDB
-  serialises writes per item; here every write runs under one lock.
+  concurrent conditional writes can both pass `attribute_not_exists`, and a
+  read can see a transaction half-applied (or a cancelled one applied for a
+  moment). DynamoDB transactions are serialisable; here every read and write
+  runs under one lock, and a transaction checks all its conditions before it
+  applies anything.
 
 `install()` patches moto's backend class in this process; it is idempotent.
 """
@@ -30,9 +33,10 @@ def install() -> None:
         return
     from moto.dynamodb.models import DynamoDBBackend
 
-    for name in ("put_item", "update_item", "delete_item", "batch_write_item"):
+    for name in ("put_item", "update_item", "delete_item", "batch_write_item", "get_item", "query", "scan",
+                 "batch_get_item"):
         setattr(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name)))
-    DynamoDBBackend.transact_write_items = _transact_with_undo_log()
+    DynamoDBBackend.transact_write_items = _transact_serialised()
     _INSTALLED = True
 
 
@@ -45,7 +49,7 @@ def _locked(method: Any) -> Any:
     return wrapper
 
 
-def _transact_with_undo_log() -> Any:
+def _transact_serialised() -> Any:
     from moto.dynamodb.exceptions import (
         MultipleTransactionsException,
         TooManyTransactionsException,
@@ -57,7 +61,9 @@ def _transact_with_undo_log() -> Any:
         if len(transact_items) > 100:
             raise TooManyTransactionsException()
         with _LOCK:
-            undo: list[tuple[Any, Any, Any, Any]] = []  # (table, hash, range, previous item or None)
+            # 1. Check every condition against the current state: a cancelled
+            #    transaction changes nothing, not even for a moment.
+            planned: list[tuple[str, dict[str, Any], Any, Any, Any]] = []
             seen: set[tuple[str, str]] = set()
             errors: list[tuple[Any, Any, Any]] = []
             for action in transact_items:
@@ -69,22 +75,29 @@ def _transact_with_undo_log() -> Any:
                     a: op["Item"][a] for a in (table.hash_key_attr, table.range_key_attr) if a is not None}
                 marker = (op["TableName"], str(sorted(key.items())))
                 if marker in seen:
-                    _rollback(undo)
                     raise MultipleTransactionsException()
                 seen.add(marker)
                 hash_key, range_key = self.get_keys_value(table, key)
                 current = table.get_item(hash_key, range_key)
-                undo.append((table, hash_key, range_key, copy.deepcopy(current)))
                 try:
-                    _apply(self, op_type, op, current)
+                    _check_condition(op, current)
                     errors.append((None, None, None))
                 except _ConditionFailed as failed:
                     errors.append(("ConditionalCheckFailed", "The conditional request failed", failed.item))
-                except Exception as exc:  # noqa: BLE001 - reported per action, like moto does
-                    errors.append((type(exc).__name__, str(exc), None))
+                planned.append((op_type, op, table, hash_key, range_key))
             if any(code is not None for code, _, _ in errors):
-                _rollback(undo)
                 raise TransactionCanceledException(errors)
+            # 2. Apply, keeping an undo log of just the touched items.
+            undo: list[tuple[Any, Any, Any, Any]] = []
+            try:
+                for op_type, op, table, hash_key, range_key in planned:
+                    undo.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
+                    _apply(self, op_type, op)
+            except Exception as exc:  # noqa: BLE001 - e.g. a ValidationException from an update
+                _rollback(undo)
+                raise TransactionCanceledException(
+                    [(type(exc).__name__, str(exc), None) if i == len(undo) - 1 else (None, None, None)
+                     for i in range(len(transact_items))]) from exc
 
     return transact_write_items
 
@@ -95,15 +108,19 @@ class _ConditionFailed(Exception):
         self.item = item
 
 
-def _apply(backend: Any, op_type: str, op: dict[str, Any], current: Any) -> None:
+def _check_condition(op: dict[str, Any], current: Any) -> None:
     from moto.dynamodb.comparisons import get_filter_expression
 
     condition = op.get("ConditionExpression")
-    names = op.get("ExpressionAttributeNames")
-    values = op.get("ExpressionAttributeValues")
-    if condition is not None and not get_filter_expression(condition, names, values).expr(current):
+    if condition is None:
+        return
+    if not get_filter_expression(condition, op.get("ExpressionAttributeNames"),
+                                 op.get("ExpressionAttributeValues")).expr(current):
         old = current.to_json()["Attributes"] if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current else None
         raise _ConditionFailed(old)
+
+
+def _apply(backend: Any, op_type: str, op: dict[str, Any]) -> None:
     table_name = op["TableName"]
     if op_type == "Put":
         backend.put_item(table_name, op["Item"])
@@ -111,7 +128,8 @@ def _apply(backend: Any, op_type: str, op: dict[str, Any], current: Any) -> None
         backend.delete_item(table_name, op["Key"])
     elif op_type == "Update":
         backend.update_item(table_name, op["Key"], update_expression=op["UpdateExpression"],
-                            expression_attribute_names=names, expression_attribute_values=values)
+                            expression_attribute_names=op.get("ExpressionAttributeNames"),
+                            expression_attribute_values=op.get("ExpressionAttributeValues"))
     elif op_type != "ConditionCheck":
         raise ValueError("Unsupported transaction operation")
 
