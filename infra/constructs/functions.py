@@ -108,7 +108,9 @@ class Functions(Construct):
             1024, seconds29, READ + PUT_UPDATE, reads_indexes=True, publishes_alerts=True))
         self.admin = self._function(FunctionSpec(
             "Admin", API_HANDLER, "aiusage HTTP API: admin routes (budgets, prices, keys, repricing, reports)",
-            1024, seconds29, READ + PUT_UPDATE + DELETE, reads_indexes=True, publishes_alerts=True))
+            1024, seconds29, READ + PUT_UPDATE + DELETE, reads_indexes=True, publishes_alerts=True,
+            # A budget backfill reads the by-day GSI, which DynamoDB updates eventually: let it settle.
+            environment={"BACKFILL_SETTLE_SECONDS": "1"}))
         self.authorizer = self._function(FunctionSpec(
             "Authorizer", AUTHORIZER_HANDLER, "aiusage HTTP API Lambda authorizer: API keys and GitHub OIDC",
             512, Duration.seconds(10), ("dynamodb:GetItem", "dynamodb:UpdateItem"),

@@ -143,6 +143,8 @@ def test_function_environment(synth):
         assert env["POWERTOOLS_SERVICE_NAME"] and env["LOG_LEVEL"] == "INFO"
         assert env["STAGE"] == "test" and env["RAW_RETENTION_DAYS"] == "400"
         assert (env.get("ALERTS_TOPIC_ARN") == topic_ref) == (name in ("Ingest", "Admin", "Reports")), name
+    admin = synth.resources[_fn_id(synth, "Admin")]["Properties"]["Environment"]["Variables"]
+    assert admin["BACKFILL_SETTLE_SECONDS"] == "1"  # budget backfills wait for the by-day GSI
     authorizer = synth.resources[_fn_id(synth, "Authorizer")]["Properties"]["Environment"]["Variables"]
     assert authorizer["GITHUB_OIDC_AUDIENCE"] == "aiusage"
     assert authorizer["GITHUB_OIDC_ALLOWLIST"] == "octo-org,other-org/one-repo"
