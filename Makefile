@@ -17,8 +17,12 @@ install: $(STAMP)
 run: $(STAMP)  ## the local stack with a demo month on http://127.0.0.1:3000
 	$(VENV)/bin/aiusage serve --demo --host 127.0.0.1 --port 3000
 
-test: $(STAMP)  ## unit, handler, infra and end-to-end tests
+test: $(STAMP)  ## lint, then unit, handler, infra and end-to-end tests
+	$(VENV)/bin/ruff check --no-cache .
 	$(PY) -m pytest
+
+lint: $(STAMP)  ## pyflakes-level checks (also the first step of make test)
+	$(VENV)/bin/ruff check --no-cache .
 
 bench: $(STAMP)  ## performance record (not part of make test)
 	$(PY) -m benchmarks

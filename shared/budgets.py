@@ -28,12 +28,10 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
-
 from shared import alerts, pricing, store, table, telemetry
 from shared.config import settings
 from shared.errors import NotFound, ValidationFailed
-from shared.models import BUDGET_ID_PATTERN, BudgetCheckIn, BudgetIn, Counts, UsageEvent, format_ts, pydantic_details
+from shared.models import BUDGET_ID_PATTERN, BudgetCheckIn, BudgetIn, Counts, UsageEvent, format_ts, parse
 from shared.money import ZERO, usd
 from shared.rollups import CellDelta, Totals
 
@@ -419,10 +417,7 @@ def _validate_id(budget_id: str) -> None:
 
 
 def parse_budget(body: Any) -> BudgetIn:
-    try:
-        parsed = BudgetIn.model_validate(body)
-    except ValidationError as exc:
-        raise ValidationFailed("invalid budget", pydantic_details(exc)) from None
+    parsed = parse(BudgetIn, body, "budget")
     errors = [{"loc": list(loc), "msg": msg} for loc, msg in parsed.field_errors()]
     if errors:
         raise ValidationFailed("invalid budget", errors)
@@ -575,10 +570,7 @@ def backfill(b: Budget, now: datetime) -> None:
 
 def check(body: Any, now: datetime | None = None) -> dict[str, Any]:
     """`POST /budgets/check`: may this be spent? The strictest acting budget decides."""
-    try:
-        request = BudgetCheckIn.model_validate(body)
-    except ValidationError as exc:
-        raise ValidationFailed("invalid check", pydantic_details(exc)) from None
+    request = parse(BudgetCheckIn, body, "check")
     now = now or datetime.now(UTC)
     estimate_usd = request.estimated_cost_usd
     tokens = (request.input_tokens or 0) + (request.output_tokens or 0)

@@ -17,13 +17,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from pydantic import ValidationError
-
 from shared import budgets, pricing, store, table, telemetry
 from shared.config import settings
 from shared.errors import ValidationFailed
 from shared.models import (
-    EVENT_ID_PATTERN,
     MAX_EVENTS_PER_BATCH,
     Counts,
     UsageBatchIn,
@@ -32,7 +29,7 @@ from shared.models import (
     canonical_json,
     content_hash,
     format_ts,
-    pydantic_details,
+    parse,
 )
 from shared.money import usd
 from shared.rollups import CellDelta, Totals, cell_deltas
@@ -52,17 +49,10 @@ class Recording:
 def parse_events(body: Any) -> list[tuple[tuple[Any, ...], UsageEventIn]]:
     """The posted events with the loc prefix of each; every error of the body at once."""
     if isinstance(body, dict) and "events" in body:
-        try:
-            batch = UsageBatchIn.model_validate(body)
-        except ValidationError as exc:
-            raise ValidationFailed("invalid events", pydantic_details(exc)) from None
-        return [(("events", i), e) for i, e in enumerate(batch.events)]
+        return [(("events", i), e) for i, e in enumerate(parse(UsageBatchIn, body, "events").events)]
     if not isinstance(body, dict):
         raise ValidationFailed.at([], f"must be an event object or {{\"events\": [...]}} with 1..{MAX_EVENTS_PER_BATCH} events")
-    try:
-        return [((), UsageEventIn.model_validate(body))]
-    except ValidationError as exc:
-        raise ValidationFailed("invalid event", pydantic_details(exc)) from None
+    return [((), parse(UsageEventIn, body, "event"))]
 
 
 def normalise(loc: tuple[Any, ...], inp: UsageEventIn, github_claims: dict[str, Any] | None,
@@ -416,8 +406,5 @@ def reprice_body(body: Any) -> dict[str, Any]:
     """`POST /ai_usage/reprice {"start_date", "end_date"}`."""
     from shared.models import RepriceIn
 
-    try:
-        request = RepriceIn.model_validate(body)
-    except ValidationError as exc:
-        raise ValidationFailed("invalid reprice request", pydantic_details(exc)) from None
+    request = parse(RepriceIn, body, "reprice request")
     return reprice_unpriced(request.start_date.isoformat(), request.end_date.isoformat())

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator, model_validator
 
@@ -60,6 +60,9 @@ def format_ts(ts: datetime) -> str:
 
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, populate_by_name=True)
+
+
+InputT = TypeVar("InputT", bound=BaseModel)
 
 
 class GitHubContext(_Input):
@@ -313,6 +316,18 @@ class EstimateIn(_Input):
     scope: dict[str, Any] = Field(default_factory=dict)
 
 
+def parse(model: type[InputT], data: Any, what: str) -> InputT:
+    """Validate a request body, or raise ValidationFailed naming every offending field."""
+    from pydantic import ValidationError
+
+    from shared.errors import ValidationFailed
+
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(f"invalid {what}", pydantic_details(exc)) from None
+
+
 def pydantic_details(exc: Any, prefix: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     """Pydantic's errors as SPEC 3 details: `{"loc": [...], "msg": ...}`."""
     details = []
@@ -395,20 +410,11 @@ class BudgetIn(_Input):
         return errors
 
 
-class BudgetCheckIn(_Input):
-    """`POST /budgets/check`: what is about to be spent, and on what."""
+class BudgetCheckIn(BudgetScope):
+    """`POST /budgets/check`: what is about to be spent (a cost, or token counts to price), and on what."""
 
-    service: Slug | None = None
-    model: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
-    operation: Slug | None = None
-    user_id: Text128 | None = None
-    project: Text128 | None = None
-    repository: Annotated[str, StringConstraints(max_length=200)] | None = None
-    tags: dict[Text128, Text128] | None = Field(default=None, max_length=20)
     estimated_cost_usd: Money | None = None
     input_tokens: Count | None = None
     output_tokens: Count | None = None
     cache_read_tokens: Count | None = None
     service_tier: ServiceTier | None = None
-
-    _lower = field_validator("service", "operation", mode="before")(classmethod(lambda cls, v: lower_slug(v)))

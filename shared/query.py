@@ -23,7 +23,7 @@ from typing import Any
 from shared import budgets, pricing, store, table
 from shared.errors import ValidationFailed
 from shared.ingest import event_json
-from shared.models import Counts, EstimateIn, pydantic_details
+from shared.models import Counts, EstimateIn, parse
 from shared.money import ZERO, round_usd, usd
 from shared.rollups import (
     AGGREGATION_NAMES,
@@ -378,12 +378,7 @@ def _decode_token(token: str | None, fingerprint: str) -> tuple[int, dict[str, A
 
 
 def estimate(body: Any, now: datetime | None = None) -> dict[str, Any]:
-    from pydantic import ValidationError
-
-    try:
-        request = EstimateIn.model_validate(body)
-    except ValidationError as exc:
-        raise ValidationFailed("invalid estimate request", pydantic_details(exc)) from None
+    request = parse(EstimateIn, body, "estimate request")
     now = now or datetime.now(UTC)
     overrides = pricing.load_overrides({i.service for i in request.items})
     items, total, unpriced = [], ZERO, 0

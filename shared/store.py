@@ -468,3 +468,19 @@ def is_condition_failure(exc: Exception) -> bool:
     """A cancelled transaction or failed conditional write (for optimistic retries)."""
     code = getattr(exc, "response", {}).get("Error", {}).get("Code")
     return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+def put_items(items: Sequence[dict[str, Any]], write_stats: WriteStats | None = None) -> None:
+    """Bulk-load finished items (benchmarks, imports) with BatchWriteItem, 25 at a time."""
+    for start in range(0, len(items), 25):
+        pending: dict[str, Any] = {_table(): [{"PutRequest": {"Item": to_dynamo(i)}} for i in items[start:start + 25]]}
+        attempt = 0
+        while pending:
+            response = client().batch_write_item(RequestItems=pending)
+            if write_stats is not None:
+                write_stats.write_requests += 1
+                write_stats.item_writes += len(pending[_table()]) - len((response.get("UnprocessedItems") or {}).get(_table(), []))
+            pending = response.get("UnprocessedItems") or {}
+            if pending:
+                attempt += 1
+                _backoff(attempt)
