@@ -147,6 +147,7 @@ def seed(now: datetime | None = None) -> int:
 
     for budget_id, body in DEMO_BUDGETS.items():
         budgets.put_budget(budget_id, json.loads(json.dumps(body), parse_float=Decimal), "demo")
+    seed_alarm_notification(now)
     events = list(demo_events(now))
     created = 0
     for start in range(0, len(events), 500):
@@ -154,3 +155,36 @@ def seed(now: datetime | None = None) -> int:
         body = json.loads(json.dumps({"events": events[start:start + 500]}), parse_float=Decimal)
         created += record_usage(body)["accepted"]
     return created
+
+
+def seed_alarm_notification(now: datetime | None = None) -> None:
+    """One CloudWatch alarm notification, delivered to the notifier as SNS would deliver it.
+
+    There is no CloudWatch locally; this shows what `GET /alerts?type=cloudwatch_alarm`
+    holds once the stack's daily cost alarm fires.
+    """
+    import json
+
+    from functions.notifier.handler import lambda_handler as notifier
+
+    now = (now or datetime.now(UTC)) - timedelta(hours=3)
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    message = {
+        "AlarmName": "aiusage-dev-daily-cost", "AlarmDescription": "Daily AI spend above 5 USD",
+        "AWSAccountId": "000000000000", "NewStateValue": "ALARM", "OldStateValue": "OK",
+        "NewStateReason": "Threshold Crossed: 1 out of the last 1 datapoints [5.74] was greater than the threshold (5.0).",
+        "StateChangeTime": stamp, "Region": "local",
+        "AlarmArn": "arn:aws:cloudwatch:local:000000000000:alarm:aiusage-dev-daily-cost",
+        "Trigger": {"MetricName": "CostUSD", "Namespace": "AIUsage", "Statistic": "SUM", "Dimensions": [],
+                    "Period": 86400, "EvaluationPeriods": 1, "ComparisonOperator": "GreaterThanThreshold",
+                    "Threshold": 5.0},
+    }
+    record = {"EventSource": "aws:sns", "Sns": {
+        "Type": "Notification", "MessageId": f"demo-alarm-{now:%Y%m%d}", "TopicArn": "arn:aws:sns:local:000000000000:alerts",
+        "Subject": 'ALARM: "aiusage-dev-daily-cost"', "Message": json.dumps(message), "Timestamp": now.isoformat()}}
+
+    class Context:
+        function_name, memory_limit_in_mb, aws_request_id = "notifier", 256, "demo"
+        invoked_function_arn = "arn:aws:lambda:local:000000000000:function:notifier"
+
+    notifier({"Records": [record]}, Context())

@@ -13,18 +13,27 @@ Two things moto does differently from DynamoDB matter to a ledger:
   runs under one lock, and a transaction checks all its conditions before it
   applies anything.
 
-`install()` patches moto's backend class in this process; it is idempotent.
+- Every Query walks and sorts every item of the table (`Table.all_items`) to
+  find one partition, so a query costs O(table size log table size). Here a
+  query only walks its partition: the base table's own dict, or a per-index
+  map from key value to items, rebuilt after writes.
+
+`install()` patches moto's classes in this process; it is idempotent.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import inspect
 import threading
 from typing import Any
 
 _LOCK = threading.RLock()
 _INSTALLED = False
+_WRITES = [0]  # bumped by every write: invalidates the index maps
+_QUERY = threading.local()  # the partition the running Query asks for
+_INDEX_MAPS: dict[tuple[int, str], tuple[int, dict[Any, list[Any]]]] = {}
 
 
 def install() -> None:
@@ -33,20 +42,77 @@ def install() -> None:
         return
     from moto.dynamodb.models import DynamoDBBackend
 
-    for name in ("put_item", "update_item", "delete_item", "batch_write_item", "get_item", "query", "scan",
-                 "batch_get_item"):
+    from moto.dynamodb.models.table import Table
+
+    for name in ("put_item", "update_item", "delete_item", "batch_write_item"):
+        setattr(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name), writes=True))
+    for name in ("get_item", "query", "scan", "batch_get_item"):
         setattr(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name)))
-    DynamoDBBackend.transact_write_items = _transact_serialised()
+    DynamoDBBackend.transact_write_items = _locked(_transact_serialised(), writes=True)
+    Table.query = _query_one_partition(Table.query)
+    Table.all_items = _partition_items(Table.all_items)
     _INSTALLED = True
 
 
-def _locked(method: Any) -> Any:
+def _locked(method: Any, writes: bool = False) -> Any:
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         with _LOCK:
+            if writes:
+                _WRITES[0] += 1
             return method(*args, **kwargs)
 
     return wrapper
+
+
+def _query_one_partition(original: Any) -> Any:
+    signature = inspect.signature(original)
+
+    @functools.wraps(original)
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs).arguments
+        _QUERY.partition = (bound.get("index_name"), bound.get("hash_key"), bound.get("hash_key_conditions"))
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _QUERY.partition = None
+
+    return query
+
+
+def _partition_items(original: Any) -> Any:
+    @functools.wraps(original)
+    def all_items(self: Any) -> list[Any]:
+        partition = getattr(_QUERY, "partition", None)
+        if partition is None:
+            return original(self)
+        index_name, hash_key, conditions = partition
+        if not index_name:
+            found = self.items.get(hash_key)
+            if found is None:
+                return []
+            return list(found.values()) if self.range_key_attr else [found]
+        if not conditions:
+            return original(self)
+        attr, value = conditions[0]
+        return _index_map(self, attr).get(value, [])
+
+    return all_items
+
+
+def _index_map(table: Any, attr: str) -> dict[Any, list[Any]]:
+    """Items by the value of a GSI key attribute, rebuilt when anything was written since."""
+    cached = _INDEX_MAPS.get((id(table), attr))
+    if cached is not None and cached[0] == _WRITES[0]:
+        return cached[1]
+    by_value: dict[Any, list[Any]] = {}
+    for hash_set in table.items.values():
+        for item in (hash_set.values() if table.range_key_attr else [hash_set]):
+            value = item.attrs.get(attr)
+            if value is not None:
+                by_value.setdefault(value, []).append(item)
+    _INDEX_MAPS[(id(table), attr)] = (_WRITES[0], by_value)
+    return by_value
 
 
 def _transact_serialised() -> Any:

@@ -120,3 +120,5 @@ def test_cli_budgets_list_and_check_against_the_demo(demo_server):
     assert '"action": "block"' in check.stdout
     status, body, _ = demo_server.request("GET", "/alerts?type=budget_threshold")
     assert status == 200 and len(body["alerts"]) >= 1
+    status, body, _ = demo_server.request("GET", "/alerts?type=cloudwatch_alarm")
+    assert [(a["name"], a["state"]) for a in body["alerts"]] == [("aiusage-dev-daily-cost", "ALARM")]
