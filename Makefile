@@ -17,7 +17,7 @@ install: $(STAMP)
 run: $(STAMP)  ## the local stack with a demo month on http://127.0.0.1:3000
 	$(VENV)/bin/aiusage serve --demo --host 127.0.0.1 --port 3000
 
-test: $(STAMP)  ## lint, then unit, handler, infra and end-to-end tests
+test: $(STAMP) browser-deps  ## lint, then unit, handler, infra, end-to-end and browser tests
 	$(VENV)/bin/ruff check --no-cache .
 	$(PY) -m pytest
 
@@ -42,3 +42,18 @@ deploy: synth  ## deploy the synthesized stack (needs AWS credentials)
 
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache
+
+# The web dashboard (GET /dashboard): builds dashboard/ (Vite + TypeScript + Chart.js) into
+# functions/api/dashboard/. The built files are committed, so `make test` needs no npm; run this
+# after changing dashboard/ and commit the result. Needs Node 20+ and npm.
+.PHONY: dashboard browser-deps
+dashboard:  ## rebuild functions/api/dashboard/ from dashboard/ (npm ci + vite build)
+	cd dashboard && npm ci --no-audit --no-fund && npm run build
+
+# Debian's Chromium for the browser tests (tests/browser); does nothing when it is there.
+# Never `playwright install`: browser downloads are not reachable, Debian's packages are.
+browser-deps:  ## install /usr/bin/chromium with apt when it is missing
+	@test -x /usr/bin/chromium || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
