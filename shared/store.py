@@ -129,8 +129,9 @@ def query_page(
     start_key: dict[str, Any] | None = None,
     consistent: bool = False,
     stats: ReadStats | None = None,
+    attributes: Sequence[str] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """One page of a Query on a partition of the table or of a GSI."""
+    """One page of a Query on a partition of the table or of a GSI (optionally only some attributes)."""
     pk, sk = (index.partition_key, index.sort_key) if index else table.TABLE_KEYS
     names = {"#pk": pk}
     values: dict[str, Any] = {":pk": {"S": partition}}
@@ -154,6 +155,9 @@ def query_page(
         kwargs["IndexName"] = index.name
     else:
         kwargs["ConsistentRead"] = consistent
+    if attributes:
+        kwargs["ProjectionExpression"] = ", ".join(f"#p{i}" for i in range(len(attributes)))
+        names.update({f"#p{i}": a for i, a in enumerate(attributes)})
     if limit is not None:
         kwargs["Limit"] = limit
     if start_key is not None:
