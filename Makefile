@@ -57,3 +57,11 @@ browser-deps:  ## install /usr/bin/chromium with apt when it is missing
 	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# A long schemathesis run of every route against the served OpenAPI document (make test runs the same
+# test with 25 examples per route and a fixed seed). Here: many more, and a new seed each run; a failure
+# prints the seed that reproduces it. FUZZ_EXAMPLES=2000 make fuzz for a longer one.
+FUZZ_EXAMPLES ?= 400
+.PHONY: fuzz
+fuzz: $(STAMP)  ## fuzz every route for a while (schemathesis; not part of make test)
+	AIUSAGE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) AIUSAGE_FUZZ_RANDOM=1 $(PY) -m pytest -q tests/security/test_fuzz_openapi.py

@@ -333,9 +333,9 @@ def _status(b: Budget, period: Period, spent: Totals, now: datetime) -> dict[str
     if period.end is not None:
         remaining_days = max(Decimal((period.end - now).total_seconds()) / 86400, ZERO)
         forecast = used + burn * remaining_days
-        if burn > 0 and used < limit:
-            at = now + timedelta(days=float((limit - used) / burn))
-            exhausted_at = at if at < period.end else None
+        if burn > 0 and used < limit and (limit - used) / burn < remaining_days:
+            # Only then: a tiny burn rate puts "exhausted" past any date Python can hold.
+            exhausted_at = now + timedelta(days=float((limit - used) / burn))
     return {"used": used, "utilization": utilization, "burn": burn, "forecast": forecast, "exhausted_at": exhausted_at}
 
 

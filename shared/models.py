@@ -26,10 +26,17 @@ MAX_EVENTS_PER_BATCH = 1000
 MAX_METADATA_BYTES = 4096
 MAX_FUTURE = timedelta(minutes=5)
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+# Bounds that keep every stored number and every counter sum inside DynamoDB's
+# numbers (38 significant digits, magnitude < 1E126): beyond them a write, or a
+# later ADD to a shared aggregate cell, would fail for everyone writing to it.
+MAX_COUNT = 10**15  # tokens, requests, milliseconds... in one event
+MAX_USD = Decimal(10**9)  # one event's cost, one price per million tokens or request
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # no timestamp or date before this (periods, TTL, history windows)
+LATEST_DATE = date(9998, 12, 31)  # the last date a query may name (its next day and month must exist)
 
-Count = Annotated[StrictInt, Field(ge=0)]
+Count = Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)]
 Text128 = Annotated[str, StringConstraints(max_length=128)]
-Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=38)]
+Money = Annotated[Decimal, Field(ge=0, le=MAX_USD, allow_inf_nan=False, max_digits=38)]
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 ServiceTier = Literal["standard", "batch", "flex", "priority"]
 
@@ -51,7 +58,13 @@ def parse_timestamp(value: Any) -> datetime:
             raise ValueError("must be an RFC 3339 timestamp with offset, e.g. 2026-11-21T09:30:00Z")
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError("must carry a UTC offset (Z or +HH:MM)")
-    return parsed.astimezone(UTC)
+    try:
+        utc = parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-14:00
+        raise ValueError("is out of range") from None
+    if utc < EARLIEST:
+        raise ValueError("must not be before 2000-01-01T00:00:00Z")
+    return utc
 
 
 def format_ts(ts: datetime) -> str:
@@ -67,9 +80,9 @@ InputT = TypeVar("InputT", bound=BaseModel)
 
 class GitHubContext(_Input):
     repository: Annotated[str, StringConstraints(max_length=200, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")] | None = None
-    pr_number: Annotated[StrictInt, Field(ge=1)] | None = None
+    pr_number: Annotated[StrictInt, Field(ge=1, le=MAX_COUNT)] | None = None
     run_id: Annotated[str, StringConstraints(max_length=64)] | None = None
-    run_attempt: Annotated[StrictInt, Field(ge=1)] | None = None
+    run_attempt: Annotated[StrictInt, Field(ge=1, le=MAX_COUNT)] | None = None
     workflow: Text128 | None = None
     workflow_ref: Annotated[str, StringConstraints(max_length=400)] | None = None
     job: Text128 | None = None
@@ -102,7 +115,7 @@ class UsageEventIn(_Input):
     cache_write_tokens: Count | None = None
     output_tokens: Count | None = None
     reasoning_tokens: Count | None = None
-    requests: Annotated[StrictInt, Field(ge=1)] = 1
+    requests: Annotated[StrictInt, Field(ge=1, le=MAX_COUNT)] = 1
     usage: dict[str, Any] | None = None
     claude_code_result: dict[str, Any] | None = None
     cost_usd: Money | None = None
@@ -369,9 +382,9 @@ class BudgetIn(_Input):
     period: Period
     timezone: str = "UTC"
     anchor_day: Annotated[StrictInt, Field(ge=1, le=28)] = 1
-    limit_usd: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = None
-    limit_tokens: Annotated[StrictInt, Field(gt=0)] | None = None
-    limit_credits: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = None
+    limit_usd: Annotated[Decimal, Field(gt=0, le=MAX_USD * MAX_COUNT, allow_inf_nan=False, max_digits=38)] | None = None
+    limit_tokens: Annotated[StrictInt, Field(gt=0, le=MAX_COUNT * MAX_COUNT)] | None = None
+    limit_credits: Annotated[Decimal, Field(gt=0, le=MAX_USD * MAX_COUNT, allow_inf_nan=False, max_digits=38)] | None = None
     thresholds: list[Annotated[Decimal, Field(gt=0, le=10, allow_inf_nan=False)]] = Field(
         default_factory=lambda: [Decimal("0.5"), Decimal("0.8"), Decimal("1.0")], max_length=20)
     forecast_alert: bool = False

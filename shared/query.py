@@ -23,7 +23,7 @@ from typing import Any
 from shared import budgets, pricing, store, table
 from shared.errors import ValidationFailed
 from shared.ingest import event_json
-from shared.models import Counts, EstimateIn, parse
+from shared.models import EARLIEST, LATEST_DATE, Counts, EstimateIn, parse
 from shared.money import ZERO, round_usd, usd
 from shared.rollups import (
     AGGREGATION_NAMES,
@@ -72,9 +72,12 @@ def parse_date(value: str, name: str) -> date:
     try:
         if len(value) != 10:
             raise ValueError
-        return date.fromisoformat(value)
+        parsed = date.fromisoformat(value)
     except ValueError:
         raise ValidationFailed.at(["query", name], "must be a date YYYY-MM-DD") from None
+    if not EARLIEST.date() <= parsed <= LATEST_DATE:
+        raise ValidationFailed.at(["query", name], f"must be from {EARLIEST.date()} to {LATEST_DATE}")
+    return parsed
 
 
 def parse_range(start_date: str | None, end_date: str | None, *, today: date | None = None) -> tuple[date, date]:

@@ -36,7 +36,7 @@ from typing import Any
 
 from shared import alerts, budgets, query, store, table
 from shared.errors import NotFound, ValidationFailed
-from shared.models import format_ts
+from shared.models import EARLIEST, LATEST_DATE, format_ts
 from shared.money import ZERO, round_usd, usd
 from shared.rollups import NONE_KEY, Folded, Totals
 
@@ -113,16 +113,21 @@ def parse_period(kind: Any, key: Any, where: str = "body") -> Period:
     bad = ValidationFailed.at([where, "period"], f"must be a {kind} period key like {PERIOD_EXAMPLES[kind]}")
     if not isinstance(key, str):
         raise bad
+    period = None
     try:
         if kind == "daily" and _DAILY.match(key):
-            return Period(kind, date.fromisoformat(key))
-        if kind == "weekly" and (m := _WEEKLY.match(key)):
-            return Period(kind, date.fromisocalendar(int(m[1]), int(m[2]), 1))
-        if kind == "monthly" and (m := _MONTHLY.match(key)):
-            return Period(kind, date(int(m[1]), int(m[2]), 1))
+            period = Period(kind, date.fromisoformat(key))
+        elif kind == "weekly" and (m := _WEEKLY.match(key)):
+            period = Period(kind, date.fromisocalendar(int(m[1]), int(m[2]), 1))
+        elif kind == "monthly" and (m := _MONTHLY.match(key)):
+            period = Period(kind, date(int(m[1]), int(m[2]), 1))
     except ValueError:
         pass
-    raise bad
+    if period is None:
+        raise bad
+    if not EARLIEST.date() <= period.start <= LATEST_DATE:  # history windows reach back before the period
+        raise ValidationFailed.at([where, "period"], f"must start from {EARLIEST.date()} to {LATEST_DATE}")
+    return period
 
 
 def last_complete_period(kind: str, now: datetime) -> Period:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from shared.models import Counts
+from shared.models import MAX_COUNT, MAX_USD, Counts
 
 
 class UsageShapeError(ValueError):
@@ -31,8 +31,8 @@ def _count(obj: dict[str, Any], *path: str) -> int:
         value = value.get(part)
         if value is None:
             return 0
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise UsageShapeError("must be an integer >= 0", path)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        raise UsageShapeError(f"must be an integer from 0 to {MAX_COUNT}", path)
     return value
 
 
@@ -178,8 +178,8 @@ def _money(value: Any, loc: tuple[Any, ...]) -> Decimal | None:
         amount = Decimal(str(value)) if not isinstance(value, Decimal) else value
     except InvalidOperation:
         raise UsageShapeError("must be a number >= 0", loc) from None
-    if not amount.is_finite() or amount < 0:
-        raise UsageShapeError("must be a number >= 0", loc)
+    if not amount.is_finite() or not 0 <= amount <= MAX_USD:
+        raise UsageShapeError(f"must be a number from 0 to {MAX_USD}", loc)
     return amount
 
 

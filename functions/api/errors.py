@@ -29,6 +29,19 @@ STATUS = {
     Conflict: 409,
     PayloadTooLarge: 413,
 }
+INTERNAL_ERROR = 500
+
+# What each error answer means, for the OpenAPI document (`functions/api/openapi.py`).
+MEANING = {
+    400: "Invalid request (`validation_error`): `details` name each offending field; nothing was written",
+    401: "No valid credential (`unauthorized`): missing or malformed bearer header, unknown or revoked key, "
+         "or a GitHub OIDC token that does not verify",
+    403: "Valid credential without the scope this route needs (`forbidden`)",
+    404: "No such thing (`not_found`)",
+    409: "Conflicting change (`conflict`)",
+    413: "Body over 1 MiB (`payload_too_large`)",
+    500: "Internal error (`internal_error`): no stack trace or AWS internals; the request id is in the logs",
+}
 
 
 def error_response(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> Response:
@@ -58,4 +71,4 @@ def register(app: Any) -> None:
     def _internal(exc: Exception) -> Response:
         # Logged with its stack trace; the body never carries internals.
         logger.exception("unhandled error")
-        return error_response(500, "internal_error", "internal error; the request id is in the logs")
+        return error_response(INTERNAL_ERROR, "internal_error", "internal error; the request id is in the logs")

@@ -1,6 +1,9 @@
-"""Reading request bodies strictly: size, content type, UTF-8, JSON without duplicate keys.
+"""Reading request bodies strictly: size, content type, UTF-8, JSON without duplicate keys, bounded nesting.
 
-Floats are parsed as Decimal so money stays exact from the first byte.
+Floats are parsed as Decimal so money stays exact from the first byte. Nesting
+is capped well below Python's recursion limit: every later step that walks
+the body (validation, hashing, canonical JSON) recurses, and a body that is
+too deep must be a 400, never a RecursionError deep inside the handler.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 from shared.errors import PayloadTooLarge, ValidationFailed
 
 MAX_BODY_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 64  # objects and arrays inside each other; real bodies use fewer than 8
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -31,11 +35,28 @@ def _reject_constant(name: str) -> Any:
 
 def parse_json(text: str) -> Any:
     try:
-        return json.loads(text, parse_float=Decimal, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        value = json.loads(text, parse_float=Decimal, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise ValidationFailed.at(["body"], f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
-        raise ValidationFailed.at(["body"], "JSON nested too deeply") from None
+        raise ValidationFailed.at(["body"], f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError:  # an integer longer than Python converts (4300 digits)
+        raise ValidationFailed.at(["body"], "invalid JSON: a number has too many digits") from None
+    _check_depth(value)
+    return value
+
+
+def _check_depth(value: Any) -> None:
+    """Walk the parsed body without recursion; too deep is a 400."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise ValidationFailed.at(["body"], f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        stack.extend((child, depth + 1) for child in children)
 
 
 def json_body(event: dict[str, Any]) -> Any:

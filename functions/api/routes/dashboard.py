@@ -12,13 +12,17 @@ import mimetypes
 from functools import lru_cache
 from pathlib import Path
 
+from typing import Annotated
+
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from shared.errors import NotFound
 
 router = APIGatewayHttpRouter()
 ROOT = Path(__file__).resolve().parent.parent / "dashboard"
+TEXT = {"schema": {"type": "string"}}
 TEXT_TYPES = ("text/", "application/javascript", "application/json", "image/svg+xml")
 SECURITY_HEADERS = {
     "Cache-Control": "no-cache",
@@ -45,11 +49,13 @@ def _serve(relative: str) -> Response:
     return Response(200, content_type, data, headers=SECURITY_HEADERS)  # bytes: Powertools base64-encodes
 
 
-@router.get("/dashboard")
-def index() -> Response:
+@router.get("/dashboard", responses={200: {"description": "The dashboard page", "content": {"text/html": TEXT}}})
+def index() -> Response[str]:
+    """The web dashboard (public page; it asks for an API key and calls this API with it)."""
     return _serve("index.html")
 
 
-@router.get("/dashboard/<path>")
-def asset(path: str) -> Response:
+@router.get("/dashboard/<path>", responses={200: {"description": "A file of the dashboard", "content": {"*/*": TEXT}}})
+def asset(path: Annotated[str, PathParam(description="A file of the built dashboard")]) -> Response[str | bytes]:
+    """A static file of the dashboard (public)."""
     return _serve(path)

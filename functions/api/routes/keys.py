@@ -1,10 +1,18 @@
-"""API key routes (admin): create (the key is shown once), list, revoke."""
+"""API key routes (admin): create (the key is shown once), list, revoke.
+
+Signatures document the API for the OpenAPI document; the body is parsed and
+validated here and in `shared/` (see `routes/usage.py`).
+"""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from functions.api.answers import answer
 from functions.api.request import json_body
 from shared import keys
 from shared.errors import ValidationFailed
@@ -13,8 +21,10 @@ from shared.models import KeyCreateIn, pydantic_details
 router = APIGatewayHttpRouter()
 
 
-@router.post("/keys")
-def create() -> Response:
+@router.post("/keys", status_code=201,
+             responses={201: answer("CreatedKey", "The new key: the only time it is shown")})
+def create(body: Annotated[KeyCreateIn, Body()] = None) -> Response[dict]:
+    """Create an API key (`admin`). The table keeps only its SHA-256."""
     from pydantic import ValidationError
 
     try:
@@ -24,11 +34,13 @@ def create() -> Response:
     return Response(201, content_types.APPLICATION_JSON, keys.create_key(body.name, list(body.scopes)))
 
 
-@router.get("/keys")
+@router.get("/keys", responses={200: answer("KeyList", "Every key, newest first, without the keys themselves")})
 def list_keys() -> dict:
+    """List API keys (`admin`)."""
     return {"keys": keys.list_keys()}
 
 
-@router.delete("/keys/<key_id>")
-def revoke(key_id: str) -> dict:
+@router.delete("/keys/<key_id>", responses={200: answer("KeyInfo", "The revoked key")})
+def revoke(key_id: Annotated[str, Path(description="`k_` + 20 hex characters, from `GET /keys`")]) -> dict:
+    """Revoke an API key (`admin`): it stops working at once."""
     return keys.revoke_key(key_id)
