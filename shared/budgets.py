@@ -174,22 +174,15 @@ def _add_months(d: date, months: int) -> date:
 
 
 def _budget_of_item(item: dict[str, Any]) -> Budget:
-    d = json.loads(item["definition"])
+    """A stored budget: its definition (the validated `BudgetIn`, stored as JSON) and bookkeeping."""
+    spec = BudgetIn.model_validate_json(item["definition"])
     return Budget(
         budget_id=item["budget_id"],
-        name=d["name"],
-        scope=d["scope"],
-        period=d["period"],
-        timezone=d["timezone"],
-        anchor_day=d["anchor_day"],
-        limit_usd=Decimal(d["limit_usd"]) if d.get("limit_usd") is not None else None,
-        limit_tokens=d.get("limit_tokens"),
-        limit_credits=Decimal(d["limit_credits"]) if d.get("limit_credits") is not None else None,
-        thresholds=[Decimal(t) for t in d["thresholds"]],
-        forecast_alert=d["forecast_alert"],
-        action_on_limit=d["action_on_limit"],
-        fallback_model=d.get("fallback_model"),
-        override_until=datetime.fromisoformat(d["override_until"]) if d.get("override_until") else None,
+        name=spec.name or item["budget_id"],
+        scope=spec.scope.model_dump(exclude_none=True),
+        **{name: getattr(spec, name) for name in (
+            "period", "timezone", "anchor_day", "limit_usd", "limit_tokens", "limit_credits", "thresholds",
+            "forecast_alert", "action_on_limit", "fallback_model", "override_until")},
         generation=int(item["generation"]),
         introduced_version=int(item["introduced_version"]),
         counting_from=datetime.fromisoformat(item["counting_from"]) if item.get("counting_from") else None,
@@ -199,21 +192,7 @@ def _budget_of_item(item: dict[str, Any]) -> Budget:
 
 
 def _definition_text(body: BudgetIn, name: str) -> str:
-    return json.dumps({
-        "name": name,
-        "scope": body.scope.model_dump(exclude_none=True),
-        "period": body.period,
-        "timezone": body.timezone,
-        "anchor_day": body.anchor_day,
-        "limit_usd": str(body.limit_usd) if body.limit_usd is not None else None,
-        "limit_tokens": body.limit_tokens,
-        "limit_credits": str(body.limit_credits) if body.limit_credits is not None else None,
-        "thresholds": [str(t) for t in body.thresholds],
-        "forecast_alert": body.forecast_alert,
-        "action_on_limit": body.action_on_limit,
-        "fallback_model": body.fallback_model,
-        "override_until": body.override_until.isoformat() if body.override_until else None,
-    }, sort_keys=True)
+    return body.model_copy(update={"name": name}).model_dump_json()
 
 
 def load_all() -> tuple[int, list[Budget]]:
