@@ -392,11 +392,6 @@ def _classify(w: EventWrite, stored: dict[str, Any]) -> Outcome:
     return Outcome("duplicate" if stored.get("content_hash") == w.content_hash else "conflict", stored)
 
 
-def get_events(event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    items = batch_get([table.event_key(i) for i in event_ids])
-    return {i["event_id"]: i for i in items}
-
-
 def reprice_event(item: dict[str, Any], event: Any, deltas: dict[tuple[str, str], CellDelta],
                   budget_version: int) -> bool:
     """Turn one `unpriced` event into `computed` and add its cost to every total, exactly once.
