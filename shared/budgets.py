@@ -244,7 +244,7 @@ def after_recording(created: Sequence[UsageEvent], active: Sequence[Budget], now
     now = now or datetime.now(UTC)
     raised: list[dict] = []
     for b in active:
-        periods = {b.period_of(e.ts).key: b.period_of(e.ts) for e in created if b.counts(e)}
+        periods = {p.key: p for p in (b.period_of(e.ts) for e in created if b.counts(e))}
         current = b.period_of(now)
         for period in periods.values():
             spent = _spent(b, period)

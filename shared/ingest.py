@@ -334,17 +334,18 @@ def reprice_unpriced(start_date: str, end_date: str) -> dict[str, Any]:
     start_ts, end_ts = f"{start.isoformat()}T", f"{(end + timedelta(days=1)).isoformat()}T"
     examined = repriced = 0
     overrides: dict[str, list[pricing.PriceOverride]] = {}
+    budget_set = list(budgets.load_for_recording())  # [version, budgets], reloaded only when it changes
     month = start.replace(day=1)
     while month <= end:
         for marker in store.query_all(table.unpriced_partition(month.strftime("%Y-%m")),
                                       sk_between=(start_ts, end_ts), consistent=True):
             examined += 1
-            repriced += _reprice_one(marker["event_id"], overrides)
+            repriced += _reprice_one(marker["event_id"], overrides, budget_set)
         month = (month + timedelta(days=32)).replace(day=1)
     return {"examined": examined, "repriced": repriced, "still_unpriced": examined - repriced}
 
 
-def _reprice_one(event_id: str, overrides: dict[str, list[pricing.PriceOverride]]) -> bool:
+def _reprice_one(event_id: str, overrides: dict[str, list[pricing.PriceOverride]], budget_set: list[Any]) -> bool:
     """Reprice one event if a price exists now; the event update, marker delete and deltas are one transaction."""
     while True:
         item = store.get(table.event_key(event_id))
@@ -356,14 +357,14 @@ def _reprice_one(event_id: str, overrides: dict[str, list[pricing.PriceOverride]
         pricing.price_event(event, None, overrides[item["service"]])
         if event.cost_source != "computed":
             return False
-        version, active = budgets.load_for_recording()
+        version, active = budget_set
         added = Totals(cost_usd=event.cost_usd, unpriced_events=-1, credits=(event.credits or 0) - (item.get("credits") or 0))
         deltas = {k: CellDelta(d.attributes, Totals().add(added))
                   for k, d in {**cell_deltas([event]), **budgets.spend_deltas(event, active)}.items()}
         try:
             return store.reprice_event(item, event, deltas, version)
         except store.BudgetSetChanged:
-            continue
+            budget_set[:] = budgets.load_for_recording()
 
 
 def event_of_item(item: dict[str, Any]) -> UsageEvent:
