@@ -47,6 +47,9 @@ class Server:
         except ValueError:
             return status, text, hdrs
 
+    def wait_aggregated(self, timeout: float = 30) -> None:
+        """Return once every event recorded so far counts in the totals (see tests/support/aggregation.py)."""
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
