@@ -9,6 +9,7 @@ from constructs import Construct
 
 from infra.bundling import Asset
 from infra.config import StackConfig
+from infra.constructs.aggregation import ITERATOR_AGE_ALARM, Aggregation
 from infra.constructs.alerts import Alerts
 from infra.constructs.dashboard import Dashboard
 from infra.constructs.functions import Functions
@@ -32,8 +33,12 @@ class AIUsageStack(Stack):
         self.http_api = HttpApi(self, "Http", config=config, functions=self.functions, routes=routes)
         self.schedules = ReportSchedules(self, "Schedules", function=self.functions.reports,
                                          dead_letter_queue=self.functions.dead_letter_queues["Reports"])
+        self.aggregation = Aggregation(self, "Aggregation", function=self.functions.aggregator, table=self.table,
+                                       dead_letter_queue=self.functions.dead_letter_queues["Aggregator"])
         self.alerts.add_alarms(functions=self.functions.all, api=self.http_api.api,
-                               dead_letter_queues=self.functions.dead_letter_queues)
+                               dead_letter_queues={**self.functions.dead_letter_queues,
+                                                   "StreamFailures": self.aggregation.failures})
+        self.alerts.add_stream_alarm(self.aggregation.iterator_age, ITERATOR_AGE_ALARM)
         self.dashboard = Dashboard(self, "Monitoring", config=config, functions=self.functions.all,
                                    api=self.http_api.api)
 

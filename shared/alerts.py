@@ -81,7 +81,7 @@ def list_alerts(since: str | None = None, alert_type: str | None = None, budget_
     alerts: list[dict[str, Any]] = []
     lower = format_ts(start)
     for m in reversed(months):
-        for item in store.query_all(table.alerts_partition(m), index=table.GSI_BY_DAY, forward=False,
+        for item in store.query_all(table.alerts_partition(m), index=table.GSI_LISTINGS, forward=False,
                                     sk_between=(lower, "\uffff")):
             if alert_type and item.get("alert_type") != alert_type:
                 continue

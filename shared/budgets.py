@@ -1,18 +1,19 @@
 """Budgets (SPEC 6): periods, exact spend, status and forecast, check decisions, alerts, audit.
 
-Spend is counted on write: the transaction that stores an event also ADDs it
-to the spend item of every budget whose scope matches, under the period its
-timestamp falls in (in the budget's timezone), so late arrivals land in their
-own period and reading a status is one GetItem, however many events there are.
+Spend is counted by the aggregator (`shared/aggregation.py`), which folds the
+event stream into the spend item of every budget whose scope matches, under
+the period the event's timestamp falls in (in the budget's timezone), so late
+arrivals land in their own period and reading a status is one GetItem.
 
-Events recorded before a budget existed are counted once by a backfill. What
-makes "once" hold under concurrent writers: every recording transaction
-checks the budget set version (`store.record_events`), every event keeps the
-version it was recorded under, and a budget change bumps the version. So an
-event is counted either by its writer (it saw the budget) or by the backfill
-(its version is older than the budget's), never both. A change to what a
-budget counts (scope, period, timezone, anchor day, reset) starts a new
-generation of spend items, backfilled the same way.
+A change to what a budget counts (scope, period, timezone, anchor day, reset)
+starts a new generation of spend items. Each generation is split in time by
+its `live_from`, set `budget_fence_seconds` after the definition is written:
+the aggregator counts the events stamped (`received_at`, or the reprice) from
+then on, and a backfill counts, once, the events of the current period stamped
+before — when `backfill_due_at` (`live_from` plus the write bound) has passed,
+every such event is stored, and the aggregator has counted them in the cells.
+So every event is counted exactly once for every generation, with no shared
+item on the ingest path.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import calendar
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -28,10 +29,11 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared import alerts, pricing, store, table, telemetry
+from shared import alerts, events, freshness, pricing, store, table, telemetry
 from shared.config import settings
 from shared.errors import NotFound, ValidationFailed
-from shared.models import BUDGET_ID_PATTERN, BudgetCheckIn, BudgetIn, Counts, UsageEvent, format_ts, parse
+from shared.events import UsageEvent
+from shared.models import BUDGET_ID_PATTERN, BudgetCheckIn, BudgetIn, Counts, format_ts, parse
 from shared.money import ZERO, usd
 from shared.rollups import CellDelta, Totals
 
@@ -39,6 +41,7 @@ ACTION_RANK = {"allow": 0, "warn": 1, "degrade": 2, "queue": 3, "block": 4}
 SCOPE_FIELDS = ("service", "model", "operation", "user_id", "project", "repository")
 BACKFILL_MARKER = "backfilled"
 RETENTION_LOOKBACK_DAYS = 400
+MAX_FUTURE = timedelta(minutes=5)  # an event may be stamped up to this far ahead (SPEC 4.1)
 
 
 @lru_cache(maxsize=64)
@@ -72,11 +75,16 @@ class Budget:
     fallback_model: str | None
     override_until: datetime | None
     generation: int
-    introduced_version: int
+    live_from: datetime  # the aggregator counts writes stamped from here; the backfill those before
     counting_from: datetime | None
     created_at: str
     updated_at: str
+    backfill_due_at: datetime | None = None
+    backfilled_at: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def backfill_due(self, now: datetime) -> bool:
+        return self.backfilled_at is None and self.backfill_due_at is not None and now >= self.backfill_due_at
 
     # --- what it counts -----------------------------------------------------------
 
@@ -184,10 +192,12 @@ def _budget_of_item(item: dict[str, Any]) -> Budget:
             "period", "timezone", "anchor_day", "limit_usd", "limit_tokens", "limit_credits", "thresholds",
             "forecast_alert", "action_on_limit", "fallback_model", "override_until")},
         generation=int(item["generation"]),
-        introduced_version=int(item["introduced_version"]),
+        live_from=datetime.fromisoformat(item["live_from"]),
         counting_from=datetime.fromisoformat(item["counting_from"]) if item.get("counting_from") else None,
         created_at=item["created_at"],
         updated_at=item["updated_at"],
+        backfill_due_at=datetime.fromisoformat(item["backfill_due_at"]) if item.get("backfill_due_at") else None,
+        backfilled_at=item.get(BACKFILL_MARKER),
     )
 
 
@@ -195,66 +205,48 @@ def _definition_text(body: BudgetIn, name: str) -> str:
     return body.model_copy(update={"name": name}).model_dump_json()
 
 
-def load_all() -> tuple[int, list[Budget]]:
-    """The budget set version and every budget, read consistently in one Query."""
-    version = 0
-    found: list[Budget] = []
-    for item in store.query_all(table.BUDGETS_PARTITION, consistent=True):
-        if item["SK"] == table.BUDGET_VERSION_SK:
-            version = int(item["version"])
-        else:
-            found.append(_budget_of_item(item))
-    return version, found
+def load_all() -> list[Budget]:
+    """Every budget, read consistently in one Query."""
+    return [_budget_of_item(item) for item in store.query_all(table.BUDGETS_PARTITION, consistent=True)]
 
 
-load_for_recording = load_all
+def _load(budget_id: str) -> tuple[Budget | None, dict[str, Any] | None]:
+    item = store.get(table.budget_definition_key(budget_id))
+    return (_budget_of_item(item), item) if item else (None, None)
 
 
-def _load(budget_id: str) -> tuple[int, Budget | None, dict[str, Any] | None]:
-    version, found = load_all()
-    for b in found:
-        if b.budget_id == budget_id:
-            return version, b, store.get(table.budget_definition_key(budget_id))
-    return version, None, None
-
-
-# --- recording hooks ----------------------------------------------------------------------
+# --- counting and evaluating -------------------------------------------------------------
 
 
 def spend_key(b: Budget, period_key: str) -> dict[str, str]:
     return table.budget_spend_key(b.budget_id, b.generation, period_key)
 
 
-def spend_deltas(e: UsageEvent, active: Sequence[Budget]) -> dict[tuple[str, str], CellDelta]:
-    """The spend items this event adds to: one per counting budget, in the event's period."""
-    deltas: dict[tuple[str, str], CellDelta] = {}
-    totals = None
-    for b in active:
-        if not b.counts(e):
-            continue
-        totals = totals or Totals.of_event(e)
-        period = b.period_of(e.ts)
-        k = spend_key(b, period.key)
-        deltas[(k["PK"], k["SK"])] = CellDelta({"budget_id": b.budget_id, "period_key": period.key}, Totals().add(totals))
-    return deltas
+def evaluate(touched: Sequence[tuple[Budget, Period]], now: datetime | None = None) -> list[dict]:
+    """Alerts for every threshold these budget periods have passed, and the utilization metric.
 
-
-def after_recording(created: Sequence[UsageEvent], active: Sequence[Budget], now: datetime | None = None) -> list[dict]:
-    """Alerts for every threshold the new events carried a budget across, and its utilization metric."""
+    Called by the aggregator after each batch with the (budget, period) pairs the
+    batch counted in, and after a backfill; each alert is stored once by its dedup key.
+    """
     now = now or datetime.now(UTC)
     raised: list[dict] = []
-    for b in active:
-        periods = {p.key: p for p in (b.period_of(e.ts) for e in created if b.counts(e))}
-        current = b.period_of(now)
-        for period in periods.values():
-            spent = _spent(b, period)
-            utilization = b.spent_in_limit_unit(spent) / b.limit
-            raised += _threshold_alerts(b, period, spent, utilization, now)
-            if period.key == current.key:
-                telemetry.budget_utilization(b.budget_id, utilization * 100)
-                if b.forecast_alert:
-                    raised += _forecast_alert(b, period, spent, now)
+    for b, period in touched:
+        spent = _spent(b, period)
+        utilization = b.spent_in_limit_unit(spent) / b.limit
+        raised += _threshold_alerts(b, period, spent, utilization, now)
+        if period.key == b.period_of(now).key:
+            telemetry.budget_utilization(b.budget_id, utilization * 100)
+            if b.forecast_alert:
+                raised += _forecast_alert(b, period, spent, now)
     return raised
+
+
+def report_utilization(now: datetime | None = None) -> None:
+    """`BudgetUtilization` of every budget's current period (each budget's CloudWatch alarm watches it)."""
+    now = now or datetime.now(UTC)
+    for b in load_all():
+        spent = _spent(b, b.period_of(now))
+        telemetry.budget_utilization(b.budget_id, b.spent_in_limit_unit(spent) / b.limit * 100)
 
 
 def _threshold_alerts(b: Budget, period: Period, spent: Totals, utilization: Decimal, now: datetime) -> list[dict]:
@@ -362,12 +354,17 @@ def status(b: Budget, now: datetime, stats: store.ReadStats | None = None) -> di
     }
 
 
-def budget_json(b: Budget, now: datetime) -> dict[str, Any]:
-    return {**b.definition_json(), "status": status(b, now)}
+def budget_json(b: Budget, now: datetime, spend_as_of: datetime | None = None) -> dict[str, Any]:
+    """Definition and status; the status says how fresh its spend is and whether older events are still to come."""
+    freshness_fields = {
+        "spend_as_of": format_ts(spend_as_of or freshness.aggregated_through(now)),
+        "backfill": "done" if b.backfilled_at else "pending",
+    }
+    return {**b.definition_json(), "status": {**status(b, now), **freshness_fields}}
 
 
 def get_budget(budget_id: str, now: datetime | None = None) -> dict[str, Any]:
-    _, b, _ = _load(budget_id)
+    b, _ = _load(budget_id)
     if b is None:
         raise NotFound(f"no budget {budget_id}")
     return budget_json(b, now or datetime.now(UTC))
@@ -375,7 +372,8 @@ def get_budget(budget_id: str, now: datetime | None = None) -> dict[str, Any]:
 
 def list_budgets(now: datetime | None = None) -> list[dict[str, Any]]:
     now = now or datetime.now(UTC)
-    return [budget_json(b, now) for b in sorted(load_all()[1], key=lambda b: b.budget_id)]
+    as_of = freshness.aggregated_through(now)
+    return [budget_json(b, now, as_of) for b in sorted(load_all(), key=lambda b: b.budget_id)]
 
 
 def all_statuses(now: datetime | None = None) -> list[dict[str, Any]]:
@@ -407,41 +405,58 @@ def put_budget(budget_id: str, body: Any, principal: str, now: datetime | None =
     """Create or replace a budget; returns it with status, and whether it was created."""
     _validate_id(budget_id)
     parsed = parse_budget(body)
-    now = now or datetime.now(UTC)
     while True:
-        version, existing, existing_item = _load(budget_id)
+        now_ = now or datetime.now(UTC)
+        existing, existing_item = _load(budget_id)
         definition = _definition_text(parsed, parsed.name or budget_id)
-        if existing is not None and existing_item["definition"] == definition and existing_item.get(BACKFILL_MARKER):
-            return budget_json(existing, now), False  # nothing changed
+        if existing is not None and existing_item["definition"] == definition:
+            return budget_json(existing, now_), False  # nothing changed
         counting_changed = existing is None or _counting(json.loads(existing_item["definition"])) != _counting(json.loads(definition))
-        generation = (existing.generation + 1) if existing is not None and counting_changed else (existing.generation if existing else 1)
-        item = {
-            **table.budget_definition_key(budget_id),
-            "item_type": "budget",
-            "budget_id": budget_id,
-            "definition": definition,
-            "generation": generation,
-            "introduced_version": version + 1 if counting_changed else existing.introduced_version,
-            "counting_from": None if counting_changed else (existing_item.get("counting_from")),
-            "created_at": existing.created_at if existing else format_ts(now),
-            "updated_at": format_ts(now),
-        }
-        if not counting_changed and existing_item.get(BACKFILL_MARKER):
-            item[BACKFILL_MARKER] = existing_item[BACKFILL_MARKER]
-        b = _budget_of_item({k: v for k, v in item.items() if v is not None})
+        item = {**(existing_item or {}), **table.budget_definition_key(budget_id), "item_type": "budget",
+                "budget_id": budget_id, "definition": definition,
+                "created_at": existing.created_at if existing else format_ts(now_), "updated_at": format_ts(now_)}
+        if counting_changed:
+            _start_generation(item, (existing.generation + 1) if existing else 1, None)
+        b = _budget_of_item(item)
         action = "create" if existing is None else (
             "override" if _only_override_changed(existing_item["definition"], definition) else "update")
-        history = _history_item(budget_id, action, principal, now,
+        history = _history_item(budget_id, action, principal, now_,
                                 existing.definition_json() if existing else None, b.definition_json())
-        try:
-            store.transact([store.put_action(item), store.budget_version_bump(version), store.put_action(history)])
-        except Exception as exc:
-            if store.is_condition_failure(exc):
-                continue  # the budget set changed meanwhile: read it again
-            raise
-        if counting_changed or not item.get(BACKFILL_MARKER):
-            backfill(b, now)
-        return budget_json(b, now), existing is None
+        if _write(item, existing_item, history, counting_changed):
+            return budget_json(b, now_), existing is None
+
+
+def _start_generation(item: dict[str, Any], generation: int, counting_from: datetime | None) -> None:
+    """A new generation of spend: counted by the aggregator from `live_from`, by its backfill before.
+
+    `live_from` is on this machine's clock, like the `received_at` stamps of ingest.
+    """
+    s = settings()
+    live_from = datetime.now(UTC) + timedelta(seconds=s.budget_fence_seconds)
+    due = live_from + timedelta(seconds=s.write_bound_seconds + s.backfill_settle_seconds)
+    item.update(generation=generation, live_from=live_from.isoformat(), backfill_due_at=due.isoformat(),
+                counting_from=counting_from.isoformat() if counting_from else None)
+    item.pop(BACKFILL_MARKER, None)
+
+
+def _write(item: dict[str, Any], existing_item: dict[str, Any] | None, history: dict[str, Any],
+           new_generation: bool) -> bool:
+    """Store a definition (if nobody changed it meanwhile) with its audit entry; False: read it again.
+
+    A new generation must be stored before its `live_from` (the aggregator reads
+    budgets after each batch arrives, so it then counts every write stamped from
+    `live_from`); a write slower than the fence starts over with a new one.
+    """
+    item = {k: v for k, v in item.items() if v is not None}
+    condition = ("updated_at", existing_item["updated_at"]) if existing_item else None
+    try:
+        store.transact([store.put_action(item, if_absent=existing_item is None, if_equal=condition),
+                        store.put_action(history)])
+    except Exception as exc:
+        if store.is_condition_failure(exc):
+            return False
+        raise
+    return not new_generation or datetime.now(UTC) < datetime.fromisoformat(item["live_from"])
 
 
 def _counting(definition: dict[str, Any]) -> tuple:
@@ -456,13 +471,14 @@ def _only_override_changed(before: str, after: str) -> bool:
 def delete_budget(budget_id: str, principal: str, now: datetime | None = None) -> None:
     now = now or datetime.now(UTC)
     while True:
-        version, existing, _ = _load(budget_id)
+        existing, existing_item = _load(budget_id)
         if existing is None:
             raise NotFound(f"no budget {budget_id}")
         history = _history_item(budget_id, "delete", principal, now, existing.definition_json(), None)
         try:
-            store.transact([store.delete_action(table.budget_definition_key(budget_id)),
-                            store.budget_version_bump(version), store.put_action(history)])
+            store.transact([store.delete_action(table.budget_definition_key(budget_id),
+                                                if_equal=("updated_at", existing_item["updated_at"])),
+                            store.put_action(history)])
             return
         except Exception as exc:
             if not store.is_condition_failure(exc):
@@ -471,26 +487,18 @@ def delete_budget(budget_id: str, principal: str, now: datetime | None = None) -
 
 def reset_budget(budget_id: str, principal: str, now: datetime | None = None) -> dict[str, Any]:
     """Spend counts from now for the rest of the period: a new generation counting from `now`."""
-    now = now or datetime.now(UTC)
     while True:
-        version, existing, existing_item = _load(budget_id)
+        now_ = now or datetime.now(UTC)
+        existing, existing_item = _load(budget_id)
         if existing is None:
             raise NotFound(f"no budget {budget_id}")
-        before = status(existing, now)
-        item = {**existing_item, "generation": existing.generation + 1, "introduced_version": version + 1,
-                "counting_from": now.isoformat(), "updated_at": format_ts(now)}
-        item.pop(BACKFILL_MARKER, None)
-        history = _history_item(budget_id, "reset", principal, now, {"generation": existing.generation, "status": before},
-                                {"generation": existing.generation + 1, "counting_from": now.isoformat()})
-        try:
-            store.transact([store.put_action(item), store.budget_version_bump(version), store.put_action(history)])
-        except Exception as exc:
-            if store.is_condition_failure(exc):
-                continue
-            raise
-        b = _budget_of_item(item)
-        backfill(b, now)
-        return budget_json(b, now)
+        before = status(existing, now_)
+        item = {**existing_item, "updated_at": format_ts(now_)}
+        _start_generation(item, existing.generation + 1, now_)
+        history = _history_item(budget_id, "reset", principal, now_, {"generation": existing.generation, "status": before},
+                                {"generation": existing.generation + 1, "counting_from": now_.isoformat()})
+        if _write(item, existing_item, history, True):
+            return budget_json(_budget_of_item({k: v for k, v in item.items() if v is not None}), now_)
 
 
 def _history_item(budget_id: str, action: str, principal: str, now: datetime, before: Any, after: Any) -> dict[str, Any]:
@@ -517,31 +525,70 @@ def _maybe_json(text: str | None) -> Any:
 
 
 def backfill(b: Budget, now: datetime) -> None:
-    """Count, once, the events of the current period recorded before this generation existed."""
-    period = b.period_of(now)
-    start = max(period.start, b.counting_from) if b.counting_from else period.start
-    start_utc = max(start.astimezone(UTC), now - timedelta(days=RETENTION_LOOKBACK_DAYS))
-    end_utc = (period.end or now + timedelta(minutes=10)).astimezone(UTC)
-    # DynamoDB GSIs are eventually consistent: give events committed just before
-    # this generation the time to appear in the by-day index read below.
-    time.sleep(settings().backfill_settle_seconds)
-    totals = Totals()
-    from shared.ingest import event_of_item
+    """Count, once, the events of this generation's first period stamped before its `live_from`.
 
-    day = start_utc.date()
-    lo, hi = format_ts(start_utc), format_ts(end_utc)
-    while day <= min(end_utc, now + timedelta(minutes=10)).date():
-        for item in store.query_all(table.day_partition(day.isoformat()), index=table.GSI_BY_DAY,
-                                    sk_between=table.time_sort_bounds(lo, hi)):
-            if int(item.get("budget_version", 0)) >= b.introduced_version:
-                continue  # its writer counted it
-            e = event_of_item(item)
-            if b.counts(e) and b.period_of(e.ts).key == period.key:
-                totals.add(Totals.of_event(e))
-        day += timedelta(days=1)
-    store.add_once(spend_key(b, period.key), CellDelta({"budget_id": b.budget_id, "period_key": period.key}, totals),
-                   BACKFILL_MARKER)
-    store.update(table.budget_definition_key(b.budget_id), {BACKFILL_MARKER: format_ts(now)})
+    Run by the aggregator's tick once the backfill is due (`aggregation.tick`).
+    Reads the raw events of the period through the service GSI (the services
+    from the day cells, or the budget's own), adds them to their period's spend
+    item with a marker that makes a second run add nothing, then marks the
+    generation done — unless the budget changed meanwhile.
+    """
+    first = b.period_of(b.live_from)
+    start = max(first.start, b.counting_from) if b.counting_from else first.start
+    start_utc = max(start.astimezone(UTC), now - timedelta(days=RETENTION_LOOKBACK_DAYS))
+    end_utc = b.live_from + MAX_FUTURE  # nothing stamped before live_from is dated later
+    services = [b.scope["service"]] if b.scope.get("service") else services_between(start_utc, end_utc)
+    deltas: dict[str, CellDelta] = {}
+    periods: dict[str, Period] = {first.key: first}
+    for e in _events_between(services, start_utc, end_utc):
+        if e.received_at is not None and e.received_at >= b.live_from:
+            continue  # the aggregator counts it
+        e = events.counted_as_of(e, b.live_from)
+        if not b.counts(e):
+            continue
+        period = b.period_of(e.ts)
+        if period.start < first.start:
+            continue  # before the generation's first period: not counted (late arrivals to it are)
+        periods[period.key] = period
+        deltas.setdefault(period.key, CellDelta({"budget_id": b.budget_id, "period_key": period.key})).totals.add(
+            Totals.of_event(e))
+    for key, period in periods.items():
+        store.add_once(spend_key(b, key), deltas.get(key) or CellDelta({"budget_id": b.budget_id, "period_key": key}),
+                       BACKFILL_MARKER)
+    store.update(table.budget_definition_key(b.budget_id), {BACKFILL_MARKER: format_ts(now)},
+                 if_equal=("generation", b.generation))
+    evaluate([(b, p) for p in periods.values()], now)
+
+
+def services_between(start: datetime, end: datetime) -> list[str]:
+    """Every service the day cells of these days count (the aggregator has counted them by now)."""
+    found: set[str] = set()
+    first, last = start.date(), end.date()
+    for month in months_between(first, last):
+        low = first.strftime("%d") if first.strftime("%Y-%m") == month else "01"
+        high = last.strftime("%d") if last.strftime("%Y-%m") == month else "31"
+        for partition in table.day_cell_partitions(month):
+            for item in store.query_all(partition, sk_between=table.cell_sort_range(low, high), attributes=["service"]):
+                found.add(item["service"])
+    return sorted(found)
+
+
+def _events_between(services: Sequence[str], start: datetime, end: datetime) -> Iterator[UsageEvent]:
+    bounds = table.time_sort_bounds(format_ts(start), format_ts(end))
+    for service in services:
+        for month in months_between(start.date(), end.date()):
+            for shard in table.shard_range(table.EVENT_INDEX_SHARDS):
+                for item in store.query_all(table.service_month_partition(service, month, shard),
+                                            index=table.GSI_BY_SERVICE, sk_between=bounds):
+                    yield events.from_item(item)
+
+
+def months_between(start: date, end: date) -> list[str]:
+    months, month = [], start.replace(day=1)
+    while month <= end:
+        months.append(month.strftime("%Y-%m"))
+        month = _add_months(month, 1)
+    return months
 
 
 # --- decisions ---------------------------------------------------------------------------------
@@ -566,7 +613,7 @@ def check(body: Any, now: datetime | None = None) -> dict[str, Any]:
         attrs["operation"] = "completion"
     decisions = []
     overall, fallback, retry_after = "allow", None, None
-    for b in sorted(load_all()[1], key=lambda b: b.budget_id):
+    for b in sorted(load_all(), key=lambda b: b.budget_id):
         if not b.matches(attrs):
             continue
         period = b.period_of(now)
@@ -584,14 +631,15 @@ def check(body: Any, now: datetime | None = None) -> dict[str, Any]:
             fallback = b.fallback_model if action == "degrade" else None
             retry_after = period.end.isoformat() if action == "queue" and period.end else None
     return {"allowed": overall not in ("block", "queue"), "action": overall, "fallback_model": fallback,
-            "retry_after": retry_after, "estimated_cost_usd": usd(estimate_usd), "budgets": decisions}
+            "retry_after": retry_after, "estimated_cost_usd": usd(estimate_usd), "budgets": decisions,
+            "spend_as_of": format_ts(freshness.aggregated_through(now))}
 
 
 def estimate_impact(scope: dict[str, Any], total: Decimal, now: datetime | None = None) -> list[dict[str, Any]]:
     """For `POST /ai_usage/estimate`: every budget whose scope matches, with what would remain."""
     now = now or datetime.now(UTC)
     impact = []
-    for b in sorted(load_all()[1], key=lambda b: b.budget_id):
+    for b in sorted(load_all(), key=lambda b: b.budget_id):
         if not b.matches(scope or {}):
             continue
         spent = _spent(b, b.period_of(now))

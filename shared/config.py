@@ -25,9 +25,19 @@ class Settings(BaseModel):
     # A JWKS document inline (tests, air-gapped deployments) instead of fetching the URL.
     github_jwks: str | None = None
     webhook_secret_arn: str | None = None
-    # Seconds a budget backfill waits for the by-day GSI to catch up (DynamoDB GSIs
-    # are eventually consistent; moto is not, so the local default is 0).
+    # Seconds a budget backfill waits, beyond the write bound, for the service GSI to
+    # catch up (DynamoDB GSIs are eventually consistent; moto is not, so the default is 0).
     backfill_settle_seconds: float = Field(0.0, ge=0, le=10)
+    # The write path's timing bounds (SPEC 13, shared/aggregation.py). An event is in
+    # DynamoDB at most `write_bound_seconds` after ingest stamps its `received_at` (ingest
+    # re-stamps before every attempt, and each attempt's client timeouts are shorter).
+    write_bound_seconds: float = Field(5.0, gt=0, le=60)
+    # The stream delivers a stored event to the aggregator within this many seconds
+    # (batching window plus polling); beyond it, a quiet shard counts as caught up.
+    stream_latency_seconds: float = Field(10.0, ge=0, le=300)
+    # A new budget generation counts, through the aggregator, events stamped from this
+    # many seconds after its definition is written (longer than that write takes).
+    budget_fence_seconds: float = Field(1.0, gt=0, le=60)
     stage: str = "dev"
 
     @classmethod

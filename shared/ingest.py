@@ -1,49 +1,50 @@
-"""Recording usage (`POST /ai_usage`) and repricing unpriced events.
+"""Recording usage (`POST /ai_usage`): validate, normalise, price, then one conditional put per event.
 
 `record_usage` validates the whole body first (nothing is written when any
 event is bad), normalises provider usage and Claude Code results, prices every
-event, then stores them with their aggregate and budget deltas through
-`store.record_events`. Re-posting an event id is a `duplicate` (same content)
-or a `conflict` (different content; the stored event wins) and changes no total.
+event, then writes each event item with `attribute_not_exists(PK)` and nothing
+else: no transaction, no item another event shares (SPEC 13). Totals follow
+from the table's stream (`shared/aggregation.py`). Re-posting an event id is a
+`duplicate` (same content) or a `conflict` (different content; the stored
+event wins) and changes no total.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 from typing import Any
 
-from shared import budgets, pricing, store, table, telemetry
+from shared import events, pricing, store, telemetry
 from shared.config import settings
 from shared.errors import ValidationFailed
+from shared.events import UsageEvent
 from shared.models import (
     MAX_EVENTS_PER_BATCH,
     Counts,
     UsageBatchIn,
-    UsageEvent,
     UsageEventIn,
-    canonical_json,
     content_hash,
     format_ts,
     parse,
 )
 from shared.money import usd
-from shared.rollups import CellDelta, Totals, cell_deltas
 from shared.usage import UsageShapeError, claude_code_metadata, claude_code_model_usage, normalise_usage
 
 GITHUB_CLAIMS = ("repository", "run_id", "run_attempt", "workflow", "workflow_ref", "actor", "sha", "event_name")
+PUT_ATTEMPTS = 6
+PUT_THREADS = 16  # parallel puts for a batch (a put is ~5 ms; 1,000 events in well under a second)
+Located = tuple[tuple[Any, ...], UsageEvent]  # an event and where in the body it came from
 
 
 @dataclass
-class Recording:
-    """The events of one request, priced, with what each will add where."""
-
-    events: list[UsageEvent]
-    outcomes: dict[str, store.Outcome]
+class Outcome:
+    status: str  # created | duplicate | conflict
+    stored: UsageEvent
+    written_at: datetime | None = None
 
 
 def parse_events(body: Any) -> list[tuple[tuple[Any, ...], UsageEventIn]]:
@@ -56,7 +57,7 @@ def parse_events(body: Any) -> list[tuple[tuple[Any, ...], UsageEventIn]]:
 
 
 def normalise(loc: tuple[Any, ...], inp: UsageEventIn, github_claims: dict[str, Any] | None,
-              now: datetime) -> list[UsageEvent]:
+              now: datetime) -> list[Located]:
     """One posted event -> the events to store (one per model for a Claude Code result)."""
     errors = [{"loc": [*loc, *field], "msg": msg} for field, msg in inp.field_errors()]
     if errors:
@@ -82,8 +83,6 @@ def normalise(loc: tuple[Any, ...], inp: UsageEventIn, github_claims: dict[str, 
         batch_id=inp.batch_id,
         github=github,
         tags=inp.tags,
-        id_generated=inp.event_id is None,
-        loc=loc,
     )
     if inp.claude_code_result is not None:
         return _claude_code_events(loc, inp, base_id, submitted, common)
@@ -103,7 +102,7 @@ def normalise(loc: tuple[Any, ...], inp: UsageEventIn, github_claims: dict[str, 
         counts=counts, metadata=inp.metadata, content_hash=content_hash(submitted), **common,
     )
     event.cost_usd = inp.cost_usd  # reported cost, if any; priced later
-    return [event]
+    return [(loc, event)]
 
 
 def _stamp_github_claims(loc: tuple[Any, ...], inp: UsageEventIn, github: dict[str, Any] | None,
@@ -128,7 +127,7 @@ def _stamp_github_claims(loc: tuple[Any, ...], inp: UsageEventIn, github: dict[s
 
 
 def _claude_code_events(loc: tuple[Any, ...], inp: UsageEventIn, base_id: str, submitted: dict[str, Any],
-                        common: dict[str, Any]) -> list[UsageEvent]:
+                        common: dict[str, Any]) -> list[Located]:
     result = inp.claude_code_result
     try:
         entries = claude_code_model_usage(result)
@@ -139,7 +138,7 @@ def _claude_code_events(loc: tuple[Any, ...], inp: UsageEventIn, base_id: str, s
         errors = result.get("errors")
         common = {**common, "status": "error",
                   "error": ("; ".join(map(str, errors)) if isinstance(errors, list) and errors else str(result.get("subtype", "error")))[:1000]}
-    events = []
+    located: list[Located] = []
     for entry in entries:
         event_id = f"{base_id}:{_id_safe(entry.model)}"
         if len(event_id) > 128:
@@ -150,8 +149,8 @@ def _claude_code_events(loc: tuple[Any, ...], inp: UsageEventIn, base_id: str, s
             content_hash=content_hash({**submitted, "_model": entry.model}), **common,
         )
         event.cost_usd = inp.cost_usd if inp.cost_usd is not None and len(entries) == 1 else entry.cost_usd
-        events.append(event)
-    return events
+        located.append((loc, event))
+    return located
 
 
 def _id_safe(model: str) -> str:
@@ -169,243 +168,94 @@ def prepare(body: Any, *, github_claims: dict[str, Any] | None = None,
             now: datetime | None = None) -> list[UsageEvent]:
     """Validate, normalise and price every event of a body; raise before anything is written."""
     now = now or datetime.now(UTC)
-    events: list[UsageEvent] = []
+    located: list[Located] = []
     errors: list[dict[str, Any]] = []
     for loc, inp in parse_events(body):
         try:
-            events.extend(normalise(loc, inp, github_claims, now))
+            located.extend(normalise(loc, inp, github_claims, now))
         except ValidationFailed as exc:
             errors.extend(exc.details)
     if errors:
         raise ValidationFailed("invalid events", errors)
-    overrides = pricing.load_overrides({e.service for e in events})
-    for e in events:
+    overrides = pricing.load_overrides({e.service for _, e in located})
+    for loc, e in located:
         if not e.model and pricing.requires_model(e.service, e.operation, overrides):
-            errors.append({"loc": [*e.loc, "model"], "msg": "Field required (only per-request priced operations may omit it)"})
+            errors.append({"loc": [*loc, "model"], "msg": "Field required (only per-request priced operations may omit it)"})
         pricing.price_event(e, e.cost_usd, overrides)
     if errors:
         raise ValidationFailed("invalid events", errors)
-    return events
+    return [e for _, e in located]
 
 
-def record_usage(body: Any, *, github_claims: dict[str, Any] | None = None, now: datetime | None = None,
-                 write_stats: store.WriteStats | None = None) -> dict[str, Any]:
+def record_usage(body: Any, *, github_claims: dict[str, Any] | None = None, now: datetime | None = None) -> dict[str, Any]:
     """`POST /ai_usage`: the SPEC 4.5 response. A 200 means the events are in DynamoDB."""
-    events = prepare(body, github_claims=github_claims, now=now)
-    received_at = format_ts(now or datetime.now(UTC))
-    unique = _first_of_each_id(events)
-    outcomes: dict[str, store.Outcome] = {}
-    remaining = unique
-    active: list[budgets.Budget] = []
-    while remaining:
-        version, active = budgets.load_for_recording()
-        writes = [_event_write(e, received_at, version, active) for e in remaining]
+    prepared = prepare(body, github_claims=github_claims, now=now)
+    unique = _first_of_each_id(prepared)
+    outcomes = store_events(unique)
+    telemetry.usage_metrics([e for e in unique if outcomes[e.event_id].status == "created"])
+    return _response(prepared, unique, outcomes)
+
+
+def store_events(unique: list[UsageEvent]) -> dict[str, Outcome]:
+    """Put every event (in parallel for a batch); each is created, a duplicate or a conflict."""
+    retention = settings().raw_retention_days
+    if len(unique) <= 1:
+        return {e.event_id: _put(e, retention) for e in unique}
+    with ThreadPoolExecutor(max_workers=min(PUT_THREADS, len(unique))) as pool:
+        return dict(zip((e.event_id for e in unique), pool.map(lambda e: _put(e, retention), unique)))
+
+
+def _put(e: UsageEvent, retention_days: int) -> Outcome:
+    """One conditional put, retried on transient errors with a fresh `received_at` each time.
+
+    A retry after an attempt that did land (its answer was lost) finds the item
+    it wrote itself: one of its own stamps tells it apart from a duplicate.
+    """
+    stamps: list[datetime] = []
+    for attempt in range(1, PUT_ATTEMPTS + 1):
+        stamp = datetime.now(UTC)
+        stamps.append(stamp)
+        e.received_at = e.written_at = stamp
         try:
-            outcomes.update(store.record_events(writes, version, write_stats))
-            remaining = []
-        except store.BudgetSetChanged as changed:
-            outcomes.update(changed.outcomes)
-            remaining = [e for e in remaining if e.event_id not in outcomes]
-    created = [e for e in unique if outcomes[e.event_id].status == "created"]
-    telemetry.usage_metrics(created)
-    budgets.after_recording(created, active)
-    return _response(events, unique, outcomes)
+            found = store.put_event(events.to_item(e, retention_days))
+        except Exception as exc:
+            if attempt < PUT_ATTEMPTS and store.is_transient(exc):
+                store.backoff(attempt)
+                continue
+            raise
+        if found is None:
+            return Outcome("created", e, stamp)
+        stored = events.from_item(found)
+        if stored.received_at in stamps:
+            return Outcome("created", stored, stored.received_at)
+        return Outcome("duplicate" if stored.content_hash == e.content_hash else "conflict", stored)
+    raise AssertionError("unreachable")
 
 
-def _first_of_each_id(events: list[UsageEvent]) -> list[UsageEvent]:
+def _first_of_each_id(prepared: list[UsageEvent]) -> list[UsageEvent]:
     """A body may repeat an id; only its first event is written, the others are compared."""
     first: dict[str, UsageEvent] = {}
-    for e in events:
+    for e in prepared:
         first.setdefault(e.event_id, e)
     return list(first.values())
 
 
-def _event_write(e: UsageEvent, received_at: str, budget_version: int,
-                 active: Sequence[budgets.Budget]) -> store.EventWrite:
-    item = event_item(e, received_at, budget_version)
-    deltas = cell_deltas([e])
-    deltas.update(budgets.spend_deltas(e, active))
-    puts = [{**table.unpriced_marker_key(item["ts"], e.event_id), "event_id": e.event_id}] if e.cost_source == "unpriced" else []
-    return store.EventWrite(e.event_id, e.content_hash, item, deltas, puts)
-
-
-def event_item(e: UsageEvent, received_at: str, budget_version: int) -> dict[str, Any]:
-    """The stored event: every field flat, GSI keys, TTL."""
-    ts = format_ts(e.ts)
-    c = e.counts
-    item: dict[str, Any] = {
-        **table.event_key(e.event_id),
-        **table.event_index_keys(event_id=e.event_id, ts=ts, service=e.service, job_id=e.job_id,
-                                 batch_id=e.batch_id, repository=e.repository, pr_number=e.pr_number),
-        "type": "event",
-        "event_id": e.event_id,
-        "ts": ts,
-        "service": e.service,
-        "model": e.model,
-        "operation": e.operation,
-        "input_tokens": c.input_tokens,
-        "cache_read_tokens": c.cache_read_tokens,
-        "cache_write_tokens": c.cache_write_tokens,
-        "output_tokens": c.output_tokens,
-        "reasoning_tokens": c.reasoning_tokens,
-        "requests": e.requests,
-        "cost_usd": e.cost_usd,
-        "cost_source": e.cost_source,
-        "status": e.status,
-        "content_hash": e.content_hash,
-        "received_at": received_at,
-        "budget_version": budget_version,
-        table.TTL_ATTRIBUTE: int((e.ts + timedelta(days=settings().raw_retention_days)).timestamp()),
-    }
-    optional = {
-        "cache_write_1h_tokens": c.cache_write_1h_tokens or None,
-        "web_search_requests": c.web_search_requests or None,
-        "list_cost_usd": e.list_cost_usd,
-        "price_source": e.price_source,
-        "price_version": e.price_version,
-        "service_tier": e.service_tier,
-        "credits": e.credits,
-        "latency_ms": e.latency_ms,
-        "error": e.error,
-        "user_id": e.user_id,
-        "project": e.project,
-        "job_id": e.job_id,
-        "batch_id": e.batch_id,
-        "github": e.github,
-        "tags": e.tags,
-        "metadata": canonical_json(e.metadata) if e.metadata is not None else None,
-    }
-    item.update({k: v for k, v in optional.items() if v is not None})
-    return item
-
-
-def _response(events: list[UsageEvent], unique: list[UsageEvent],
-              outcomes: dict[str, store.Outcome]) -> dict[str, Any]:
+def _response(prepared: list[UsageEvent], unique: list[UsageEvent], outcomes: dict[str, Outcome]) -> dict[str, Any]:
     first = {e.event_id: e for e in unique}
     results = []
-    for e in events:
+    for e in prepared:
         outcome = outcomes[e.event_id]
-        stored = outcome.stored
         status = outcome.status
         if e is not first[e.event_id]:  # a repeat within the body: compare with what is stored
-            status = "duplicate" if e.content_hash == stored.get("content_hash") else "conflict"
-        results.append({"event_id": e.event_id, "status": status, "cost_usd": usd(stored.get("cost_usd")),
-                        "cost_source": stored.get("cost_source")})
+            status = "duplicate" if e.content_hash == outcome.stored.content_hash else "conflict"
+        results.append({"event_id": e.event_id, "status": status, "cost_usd": usd(outcome.stored.cost_usd),
+                        "cost_source": outcome.stored.cost_source})
+    written = [o.written_at for o in outcomes.values() if o.written_at is not None]
     return {
         "accepted": sum(1 for r in results if r["status"] == "created"),
         "duplicates": sum(1 for r in results if r["status"] == "duplicate"),
         "conflicts": sum(1 for r in results if r["status"] == "conflict"),
         "results": results,
+        # Totals count these events once `stats.aggregated_through` (GET /ai_usage) reaches this.
+        "received_at": format_ts(max(written)) if written else None,
     }
-
-
-def event_json(item: dict[str, Any]) -> dict[str, Any]:
-    """A stored event as the API shows it."""
-    import json
-
-    out: dict[str, Any] = {"event_id": item["event_id"], "timestamp": item["ts"]}
-    for name in ("service", "model", "operation", "input_tokens", "cache_read_tokens", "cache_write_tokens",
-                 "cache_write_1h_tokens", "output_tokens", "reasoning_tokens", "web_search_requests", "requests",
-                 "latency_ms"):
-        if name in item:
-            out[name] = int(item[name]) if isinstance(item[name], Decimal) else item[name]
-    out["cost_usd"] = usd(item.get("cost_usd"))
-    out["cost_source"] = item.get("cost_source")
-    if item.get("list_cost_usd") is not None:
-        out["list_cost_usd"] = usd(item["list_cost_usd"])
-    for name in ("price_source", "price_version", "service_tier", "status", "error", "user_id", "project",
-                 "job_id", "batch_id", "tags", "received_at"):
-        if item.get(name) is not None:
-            out[name] = item[name]
-    if item.get("credits") is not None:
-        out["credits"] = float(item["credits"])
-    if item.get("github"):
-        out["github"] = {k: int(v) if isinstance(v, Decimal) else v for k, v in item["github"].items()}
-    if item.get("metadata"):
-        out["metadata"] = json.loads(item["metadata"])
-    return out
-
-
-def reprice_unpriced(start_date: str, end_date: str) -> dict[str, Any]:
-    """Price the `unpriced` events of a date range whose price is now known; every total once."""
-    from shared.query import parse_range
-
-    start, end = parse_range(start_date, end_date)
-    start_ts, end_ts = f"{start.isoformat()}T", f"{(end + timedelta(days=1)).isoformat()}T"
-    examined = repriced = 0
-    overrides: dict[str, list[pricing.PriceOverride]] = {}
-    budget_set = list(budgets.load_for_recording())  # [version, budgets], reloaded only when it changes
-    month = start.replace(day=1)
-    while month <= end:
-        for marker in store.query_all(table.unpriced_partition(month.strftime("%Y-%m")),
-                                      sk_between=(start_ts, end_ts), consistent=True):
-            examined += 1
-            repriced += _reprice_one(marker["event_id"], overrides, budget_set)
-        month = (month + timedelta(days=32)).replace(day=1)
-    return {"examined": examined, "repriced": repriced, "still_unpriced": examined - repriced}
-
-
-def _reprice_one(event_id: str, overrides: dict[str, list[pricing.PriceOverride]], budget_set: list[Any]) -> bool:
-    """Reprice one event if a price exists now; the event update, marker delete and deltas are one transaction."""
-    while True:
-        item = store.get(table.event_key(event_id))
-        if item is None or item.get("cost_source") != "unpriced":
-            return False
-        if item["service"] not in overrides:
-            overrides[item["service"]] = pricing.load_overrides({item["service"]})
-        event = event_of_item(item)
-        pricing.price_event(event, None, overrides[item["service"]])
-        if event.cost_source != "computed":
-            return False
-        version, active = budget_set
-        added = Totals(cost_usd=event.cost_usd, unpriced_events=-1, credits=(event.credits or 0) - (item.get("credits") or 0))
-        deltas = {k: CellDelta(d.attributes, Totals().add(added))
-                  for k, d in {**cell_deltas([event]), **budgets.spend_deltas(event, active)}.items()}
-        try:
-            return store.reprice_event(item, event, deltas, version)
-        except store.BudgetSetChanged:
-            budget_set[:] = budgets.load_for_recording()
-
-
-def event_of_item(item: dict[str, Any]) -> UsageEvent:
-    """A stored event back as a `UsageEvent` (for repricing and budget backfill)."""
-    import json
-
-    return UsageEvent(
-        event_id=item["event_id"],
-        ts=datetime.strptime(item["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC),
-        service=item["service"],
-        model=item["model"],
-        operation=item["operation"],
-        counts=Counts(
-            input_tokens=int(item.get("input_tokens", 0)),
-            cache_read_tokens=int(item.get("cache_read_tokens", 0)),
-            cache_write_tokens=int(item.get("cache_write_tokens", 0)),
-            cache_write_1h_tokens=int(item.get("cache_write_1h_tokens", 0)),
-            output_tokens=int(item.get("output_tokens", 0)),
-            reasoning_tokens=int(item.get("reasoning_tokens", 0)),
-            web_search_requests=int(item.get("web_search_requests", 0)),
-        ),
-        requests=int(item.get("requests", 1)),
-        cost_usd=item.get("cost_usd"),
-        cost_source=item.get("cost_source", "unpriced"),
-        service_tier=item.get("service_tier"),
-        credits=item.get("credits"),
-        status=item.get("status", "ok"),
-        user_id=item.get("user_id"),
-        project=item.get("project"),
-        job_id=item.get("job_id"),
-        batch_id=item.get("batch_id"),
-        github=item.get("github"),
-        tags=item.get("tags"),
-        metadata=json.loads(item["metadata"]) if item.get("metadata") else None,
-        content_hash=item.get("content_hash", ""),
-    )
-
-
-def reprice_body(body: Any) -> dict[str, Any]:
-    """`POST /ai_usage/reprice {"start_date", "end_date"}`."""
-    from shared.models import RepriceIn
-
-    request = parse(RepriceIn, body, "reprice request")
-    return reprice_unpriced(request.start_date.isoformat(), request.end_date.isoformat())

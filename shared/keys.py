@@ -76,7 +76,7 @@ def _public(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_keys() -> list[dict[str, Any]]:
-    items = store.query_all(table.API_KEYS_LISTING, index=table.GSI_BY_DAY, forward=False)
+    items = store.query_all(table.API_KEYS_LISTING, index=table.GSI_LISTINGS, forward=False)
     return [_public(i) for i in items]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
@@ -189,47 +189,6 @@ class Counts:
     output_tokens: int = 0
     reasoning_tokens: int = 0
     web_search_requests: int = 0
-
-
-@dataclass(slots=True)
-class UsageEvent:
-    """A normalised event, ready to price and store."""
-
-    event_id: str
-    ts: datetime
-    service: str
-    model: str
-    operation: str
-    counts: Counts
-    requests: int = 1
-    cost_usd: Decimal | None = None
-    cost_source: str = "unpriced"
-    list_cost_usd: Decimal | None = None
-    price_source: str | None = None
-    price_version: str | None = None
-    service_tier: str | None = None
-    credits: Decimal | None = None
-    latency_ms: int | None = None
-    status: str = "ok"
-    error: str | None = None
-    user_id: str | None = None
-    project: str | None = None
-    job_id: str | None = None
-    batch_id: str | None = None
-    github: dict[str, Any] | None = None
-    tags: dict[str, str] | None = None
-    metadata: dict[str, Any] | None = None
-    content_hash: str = ""
-    id_generated: bool = False
-    loc: tuple[Any, ...] = field(default=())
-
-    @property
-    def repository(self) -> str | None:
-        return (self.github or {}).get("repository")
-
-    @property
-    def pr_number(self) -> int | None:
-        return (self.github or {}).get("pr_number")
 
 
 def canonical_json(value: Any) -> str:

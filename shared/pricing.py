@@ -22,7 +22,8 @@ from typing import Any
 
 from shared import store, table
 from shared.errors import ValidationFailed
-from shared.models import SLUG, Counts, PriceOverrideIn, UsageEvent, format_ts
+from shared.events import UsageEvent
+from shared.models import SLUG, Counts, PriceOverrideIn, format_ts
 from shared.money import MILLION, ZERO, stored_amount
 
 GENAI_PRICES_PROVIDER = {"openai": "openai", "anthropic": "anthropic", "google": "google", "bedrock": "aws", "azure": "azure"}
@@ -272,7 +273,7 @@ def price_view(service: str | None, model: str | None, operation: str | None, no
         return {"prices": [effective_price(service, model or "", (operation or "completion").lower(), now)]}
     services = {service} if service else None
     overrides = (load_overrides(services) if services else
-                 [override_of_item(i) for i in store.query_all(table.PRICES_LISTING, index=table.GSI_BY_DAY)])
+                 [override_of_item(i) for i in store.query_all(table.PRICES_LISTING, index=table.GSI_LISTINGS)])
     per_request = [
         {"service": svc, "operation": op, "per_request": float(price), "source": SOURCE_PER_REQUEST,
          "version": PER_REQUEST_VERSION}

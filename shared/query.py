@@ -5,6 +5,11 @@ service x model x operation cells (by hour or by day) for time, service, model
 and operation views, and the dimension cells for user, project and repository
 by day. Only job, batch and PR views (and cross filters no cell holds) read raw
 events, through their GSIs and never more than `MAX_RAW_EVENTS` of them.
+Every answer's `stats` says what DynamoDB returned and how fresh the totals
+are (`aggregated_through`: the cells follow the event stream).
+
+Event GSI partitions and cell partitions are sharded (`shared/table.py`):
+readers fan out over the shards and merge.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import base64
 import binascii
 import csv
 import hashlib
+import heapq
 import io
 import json
 from collections.abc import Iterator, Mapping
@@ -20,9 +26,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from shared import budgets, pricing, store, table
+from shared import budgets, events, freshness, pricing, store, table
 from shared.errors import ValidationFailed
-from shared.ingest import event_json
+from shared.events import UsageEvent
 from shared.models import EARLIEST, LATEST_DATE, Counts, EstimateIn, parse
 from shared.money import ZERO, round_usd, usd
 from shared.rollups import (
@@ -135,11 +141,13 @@ def parse_usage_query(params: Mapping[str, str]) -> UsageQuery:
 def query_usage(params: Mapping[str, str]) -> dict[str, Any]:
     q = parse_usage_query(params)
     stats = store.ReadStats()
+    now = datetime.now(UTC)
+    fresh = freshness.freshness_json(now, stats)  # read first: the cells are at least this fresh
     folded = aggregate(q, stats)
     summary_json = folded.summary.summary_json()
     summary_json["date_range"] = {"start": q.start.isoformat(), "end": q.end.isoformat()}
     return {"summary": summary_json, "aggregations": folded.aggregations_json(q.aggregation),
-            "rows": folded.rows_json(q.group_by), "query": q.as_json(), "stats": stats.as_json()}
+            "rows": folded.rows_json(q.group_by), "query": q.as_json(), "stats": {**stats.as_json(), **fresh}}
 
 
 def aggregate(q: UsageQuery, stats: store.ReadStats | None = None) -> Folded:
@@ -186,10 +194,7 @@ def _dimension_filter(q: UsageQuery) -> tuple[str, list[str]] | None:
 
 
 def _months(start: date, end: date) -> Iterator[str]:
-    month = start.replace(day=1)
-    while month <= end:
-        yield month.strftime("%Y-%m")
-        month = (month + timedelta(days=32)).replace(day=1)
+    yield from budgets.months_between(start, end)
 
 
 def _days(start: date, end: date) -> Iterator[date]:
@@ -208,22 +213,23 @@ def _day_range_in_month(month: str, start: date, end: date) -> tuple[str, str]:
 def _service_cells(q: UsageQuery, stats: store.ReadStats, *, hourly: bool) -> Iterator[Record]:
     if hourly:
         for day in _days(q.start, q.end):
-            for item in store.query_all(table.hour_cell_partition(day.isoformat()), stats=stats):
-                yield record_of_cell(item)
+            for partition in table.hour_cell_partitions(day.isoformat()):
+                for item in store.query_all(partition, stats=stats):
+                    yield record_of_cell(item)
     else:
         for month in _months(q.start, q.end):
-            for item in store.query_all(table.day_cell_partition(month), sk_between=_day_range_in_month(month, q.start, q.end),
-                                        stats=stats):
-                yield record_of_cell(item)
+            for partition in table.day_cell_partitions(month):
+                for item in store.query_all(partition, sk_between=_day_range_in_month(month, q.start, q.end), stats=stats):
+                    yield record_of_cell(item)
 
 
 def _dimension_records(dim_filter: tuple[str, list[str] | None], q: UsageQuery, stats: store.ReadStats) -> Iterator[Record]:
     dim, values = dim_filter
     for month in _months(q.start, q.end):
-        for item in store.query_all(table.dimension_cell_partition(dim, month),
-                                    sk_between=_day_range_in_month(month, q.start, q.end), stats=stats):
-            if values is None or item["value"] in values:
-                yield record_of_cell(item)
+        for partition in table.dimension_cell_partitions(dim, month):
+            for item in store.query_all(partition, sk_between=_day_range_in_month(month, q.start, q.end), stats=stats):
+                if values is None or item["value"] in values:
+                    yield record_of_cell(item)
 
 
 def _matches(record: Record, filters: Mapping[str, list[str]]) -> bool:
@@ -249,22 +255,21 @@ def _from_cells(q: UsageQuery, stats: store.ReadStats) -> Folded:
 
 def _event_records(q: UsageQuery, stats: store.ReadStats) -> Iterator[Record]:
     read = 0
-    for item in _raw_events(q, stats):
+    for e in _raw_events(q, stats):
         read += 1
         if read > MAX_RAW_EVENTS:
             raise ValidationFailed.at(
                 ["query"], f"this view reads raw events and would read more than {MAX_RAW_EVENTS}; "
                            "narrow the date range or filter by job_id, batch_id or pr_number")
-        record = record_of_event(item)
-        if _event_matches(item, record, q.filters):
+        record = record_of_event(e)
+        if _event_matches(e, record, q.filters):
             yield record
 
 
-def _event_matches(item: Mapping[str, Any], record: Record, filters: Mapping[str, list[str]]) -> bool:
+def _event_matches(e: UsageEvent, record: Record, filters: Mapping[str, list[str]]) -> bool:
     for name, values in filters.items():
         if name == "pr_number":
-            actual = (item.get("github") or {}).get("pr_number")
-            if actual is None or str(int(actual)) not in values:
+            if e.pr_number is None or str(e.pr_number) not in values:
                 return False
             continue
         if record.dims.get(DIMENSION_FILTERS.get(name, name)) not in values:
@@ -276,60 +281,178 @@ def _time_bounds(start: date, end: date) -> tuple[str, str]:
     return table.time_sort_bounds(f"{start.isoformat()}T", f"{(end + timedelta(days=1)).isoformat()}T")
 
 
-def _raw_events(q: UsageQuery, stats: store.ReadStats) -> Iterator[dict[str, Any]]:
+def _raw_events(q: UsageQuery, stats: store.ReadStats) -> Iterator[UsageEvent]:
+    """The events of the query's range, read through the narrowest index its filters allow."""
     bounds = _time_bounds(q.start, q.end)
     f = q.filters
+    groups: list[list[tuple[table.Gsi, str]]]
     if "job_id" in f:
-        for job in f["job_id"]:
-            yield from store.query_all(table.job_partition(job), index=table.GSI_BY_JOB, sk_between=bounds, stats=stats)
+        groups = [_shards(table.GSI_BY_JOB, table.job_partition, job) for job in f["job_id"]]
     elif "batch_id" in f:
-        for batch in f["batch_id"]:
-            yield from store.query_all(table.batch_partition(batch), index=table.GSI_BY_BATCH, sk_between=bounds, stats=stats)
+        groups = [_shards(table.GSI_BY_BATCH, table.batch_partition, batch) for batch in f["batch_id"]]
     elif "pr_number" in f:
-        for repo in f["repository"]:
-            for pr in f["pr_number"]:
-                yield from store.query_all(table.pr_partition(repo, int(pr)), index=table.GSI_BY_PR, sk_between=bounds,
-                                           stats=stats)
-    elif "service" in f:
-        for service in f["service"]:
-            for month in _months(q.start, q.end):
-                yield from store.query_all(table.service_month_partition(service, month), index=table.GSI_BY_SERVICE,
-                                           sk_between=bounds, stats=stats)
+        groups = [_shards(table.GSI_BY_PR, table.pr_partition, repo, int(pr))
+                  for repo in f["repository"] for pr in f["pr_number"]]
     else:
-        for day in _days(q.start, q.end):
-            yield from store.query_all(table.day_partition(day.isoformat()), index=table.GSI_BY_DAY, stats=stats)
+        groups = _service_month_groups(q.start, q.end, f.get("service"), stats)
+    for group in groups:
+        for index, partition in group:
+            for item in store.query_all(partition, index=index, sk_between=bounds, stats=stats):
+                yield events.from_item(item)
+
+
+def _shards(index: table.Gsi, partition: Any, *args: Any) -> list[tuple[table.Gsi, str]]:
+    """Every shard of one logical GSI partition."""
+    return [(index, partition(*args, n)) for n in table.shard_range(table.EVENT_INDEX_SHARDS)]
+
+
+def _service_month_groups(start: date, end: date, services: list[str] | None,
+                          stats: store.ReadStats) -> list[list[tuple[table.Gsi, str]]]:
+    """Newest month first: the service GSI partitions of the given services, or of every service
+    the day cells saw in that month's part of the range."""
+    groups = []
+    for month in reversed(list(_months(start, end))):
+        month_start = date.fromisoformat(month + "-01")
+        month_end = (month_start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        first, last = max(start, month_start), min(end, month_end)
+        names = services if services is not None else _services_in(month, first, last, stats)
+        groups.append([p for service in names for p in _shards(table.GSI_BY_SERVICE, table.service_month_partition,
+                                                                 service, month)])
+    return groups
+
+
+def _services_in(month: str, first: date, last: date, stats: store.ReadStats) -> list[str]:
+    found: set[str] = set()
+    for partition in table.day_cell_partitions(month):
+        for item in store.query_all(partition, sk_between=table.cell_sort_range(first.strftime("%d"), last.strftime("%d")),
+                                    attributes=["service"], stats=stats):
+            found.add(item["service"])
+    return sorted(found)
 
 
 # --- GET /ai_usage/events ---------------------------------------------------------------------
 
 
+MAX_LISTING_SCAN = 50_000  # items a repository listing may read (and drop) to fill one page
+
+
 def list_events(params: Mapping[str, str]) -> dict[str, Any]:
-    """Stored events newest first, one index by the filter given, with an opaque `next_token`."""
+    """Stored events newest first, read through the narrowest index the filters allow, merged over
+    its shards; `next_token` is opaque (a month position and the last sort key returned)."""
     known = {"start_date", "end_date", "service", "job_id", "batch_id", "pr_number", "repository", "limit", "next_token"}
     for name in params:
         if name not in known:
             raise ValidationFailed.at(["query", name], "unknown parameter")
     start, end = parse_range(params.get("start_date"), params.get("end_date"))
     limit = _limit(params.get("limit"))
-    bounds = _time_bounds(start, end)
-    partitions = _event_partitions(params, start, end)
-    fingerprint = hashlib.sha256(json.dumps([start.isoformat(), end.isoformat(), partitions], default=str).encode()).hexdigest()[:16]
-    position, start_key = _decode_token(params.get("next_token"), fingerprint)
+    lo, hi = _time_bounds(start, end)
     stats = store.ReadStats()
-    events: list[dict[str, Any]] = []
-    while position < len(partitions) and len(events) < limit:
-        index, partition = partitions[position]
-        items, start_key = store.query_page(partition, index=index, sk_between=bounds, forward=False,
-                                            limit=limit - len(events), start_key=start_key, stats=stats)
-        events.extend(event_json(i) for i in items)
-        if start_key is None:
-            position += 1
-    more = position < len(partitions)
+    groups, where = _listing(params, start, end, stats)
+    asked = [start.isoformat(), end.isoformat(), *(params.get(n) for n in ("service", "job_id", "batch_id", "pr_number",
+                                                                          "repository"))]
+    fingerprint = hashlib.sha256(json.dumps(asked).encode()).hexdigest()[:16]
+    position, boundary = _decode_token(params.get("next_token"), fingerprint)
+    found: list[UsageEvent] = []
+    while position < len(groups) and len(found) < limit:
+        top = boundary if boundary is not None else hi
+        page, more = _merge_newest(groups[position], (lo, top), boundary, limit - len(found), where, stats)
+        found.extend(page)
+        if more:
+            boundary = events.sort_key(found[-1]) if found else boundary
+            if not page:
+                raise ValidationFailed.at(["query", "repository"], f"read {MAX_LISTING_SCAN} events without one of "
+                                          "this repository; narrow the date range or add service or pr_number")
+            break
+        position, boundary = position + 1, None
+    more = position < len(groups)
     return {
-        "events": events,
-        "next_token": _encode_token(position, start_key, fingerprint) if more else None,
+        "events": [events.to_json(e) for e in found],
+        "next_token": _encode_token(position, boundary, fingerprint) if more else None,
         "stats": stats.as_json(),
     }
+
+
+def _listing(params: Mapping[str, str], start: date, end: date,
+             stats: store.ReadStats) -> tuple[list[list[tuple[table.Gsi, str]]], tuple[list[str], str] | None]:
+    """The groups of partitions to list, newest group first, and a filter on what they hold."""
+    chosen = [name for name in ("service", "job_id", "batch_id", "pr_number") if params.get(name)]
+    if len(chosen) > 1:
+        raise ValidationFailed.at(["query", chosen[1]], f"give one of service, job_id, batch_id, pr_number (got {', '.join(chosen)})")
+    repository = params.get("repository") or None
+    if params.get("pr_number"):
+        if not repository:
+            raise ValidationFailed.at(["query", "repository"], "is required with pr_number")
+        if not params["pr_number"].isdigit():
+            raise ValidationFailed.at(["query", "pr_number"], "must be a pull request number")
+        return [_shards(table.GSI_BY_PR, table.pr_partition, repository, int(params["pr_number"]))], None
+    where = (["github", "repository"], repository) if repository else None
+    if params.get("job_id"):
+        return [_shards(table.GSI_BY_JOB, table.job_partition, params["job_id"])], where
+    if params.get("batch_id"):
+        return [_shards(table.GSI_BY_BATCH, table.batch_partition, params["batch_id"])], where
+    services = [params["service"].lower()] if params.get("service") else None
+    return _service_month_groups(start, end, services, stats), where
+
+
+def _merge_newest(partitions: list[tuple[table.Gsi, str]], bounds: tuple[str, str], boundary: str | None,
+                  want: int, where: tuple[list[str], str] | None,
+                  stats: store.ReadStats) -> tuple[list[UsageEvent], bool]:
+    """Up to `want` events of these partitions, newest first (a k-way merge over their pages).
+
+    Returns them and whether more remain. Each partition is read a page at a time
+    from its newest end; only the events returned, plus one page per partition, are read.
+    """
+    page_size = max(10, want // max(len(partitions), 1) + 1)
+    cursors = [_Cursor(index, partition, bounds, boundary, page_size, where) for index, partition in partitions]
+    heap = [(_Desc(c.peek_key()), n) for n, c in enumerate(cursors) if c.fill(stats)]
+    heapq.heapify(heap)
+    taken: list[UsageEvent] = []
+    scanned_before = stats.items_read
+    while heap and len(taken) < want:
+        _, n = heapq.heappop(heap)
+        taken.append(cursors[n].pop())
+        if cursors[n].fill(stats):
+            heapq.heappush(heap, (_Desc(cursors[n].peek_key()), n))
+        if where is not None and stats.items_read - scanned_before > MAX_LISTING_SCAN:
+            return taken, True
+    return taken, bool(heap)
+
+
+class _Desc(str):
+    """A sort key that orders descending in a min-heap."""
+
+    def __lt__(self, other: str) -> bool:  # type: ignore[override]
+        return str.__gt__(self, other)
+
+
+@dataclass
+class _Cursor:
+    index: table.Gsi
+    partition: str
+    bounds: tuple[str, str]
+    boundary: str | None
+    page_size: int
+    where: tuple[list[str], str] | None
+    buffer: list[dict[str, Any]] = field(default_factory=list)
+    start_key: dict[str, Any] | None = None
+    exhausted: bool = False
+
+    def fill(self, stats: store.ReadStats) -> bool:
+        """Make sure an item is buffered (reading the next page if needed); False when none is left."""
+        while not self.buffer and not self.exhausted:
+            items, self.start_key = store.query_page(
+                self.partition, index=self.index, sk_between=self.bounds, forward=False, limit=self.page_size,
+                start_key=self.start_key, stats=stats, where=self.where)
+            self.exhausted = self.start_key is None
+            sort = self.index.sort_key
+            self.buffer = [i for i in items if self.boundary is None or i[sort] < self.boundary]
+        return bool(self.buffer)
+
+    def peek_key(self) -> str:
+        return self.buffer[0][self.index.sort_key]
+
+    def pop(self) -> UsageEvent:
+        return events.from_item(self.buffer.pop(0))
 
 
 def _limit(value: str | None) -> int:
@@ -340,39 +463,21 @@ def _limit(value: str | None) -> int:
     return int(value)
 
 
-def _event_partitions(params: Mapping[str, str], start: date, end: date) -> list[tuple[table.Gsi, str]]:
-    chosen = [name for name in ("service", "job_id", "batch_id", "pr_number") if params.get(name)]
-    if len(chosen) > 1:
-        raise ValidationFailed.at(["query", chosen[1]], f"give one of service, job_id, batch_id, pr_number (got {', '.join(chosen)})")
-    if params.get("service"):
-        service = params["service"].lower()
-        return [(table.GSI_BY_SERVICE, table.service_month_partition(service, m)) for m in reversed(list(_months(start, end)))]
-    if params.get("job_id"):
-        return [(table.GSI_BY_JOB, table.job_partition(params["job_id"]))]
-    if params.get("batch_id"):
-        return [(table.GSI_BY_BATCH, table.batch_partition(params["batch_id"]))]
-    if params.get("pr_number"):
-        if not params.get("repository"):
-            raise ValidationFailed.at(["query", "repository"], "is required with pr_number")
-        if not params["pr_number"].isdigit():
-            raise ValidationFailed.at(["query", "pr_number"], "must be a pull request number")
-        return [(table.GSI_BY_PR, table.pr_partition(params["repository"], int(params["pr_number"])))]
-    return [(table.GSI_BY_DAY, table.day_partition(d.isoformat())) for d in reversed(list(_days(start, end)))]
-
-
-def _encode_token(position: int, start_key: dict[str, Any] | None, fingerprint: str) -> str:
-    raw = json.dumps({"p": position, "k": start_key, "f": fingerprint}, separators=(",", ":"))
+def _encode_token(position: int, boundary: str | None, fingerprint: str) -> str:
+    raw = json.dumps({"p": position, "b": boundary, "f": fingerprint}, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode_token(token: str | None, fingerprint: str) -> tuple[int, dict[str, Any] | None]:
+def _decode_token(token: str | None, fingerprint: str) -> tuple[int, str | None]:
     if not token:
         return 0, None
     try:
         raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         if raw["f"] != fingerprint or not isinstance(raw["p"], int) or raw["p"] < 0:
             raise ValueError
-        return raw["p"], raw["k"]
+        if raw["b"] is not None and not isinstance(raw["b"], str):
+            raise ValueError
+        return raw["p"], raw["b"]
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
         raise ValidationFailed.at(["query", "next_token"], "is not a token from this query") from None
 

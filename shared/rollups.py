@@ -1,8 +1,9 @@
 """Aggregate cells: which cells an event adds to, and folding cells into answers.
 
-Writing: `cell_deltas(events)` merges the counters of many events into one
-delta per cell, so a batch of 100 events in the same hour touches a handful of
-cells, not 500. Reading: `Record`s (from cells or, for job/batch/PR views, raw
+Writing: `event_cells(event)` names the cells an event counts in; the
+aggregator (`shared/aggregation.py`) merges the counters of a whole stream
+batch into one delta per cell, so 1,000 events in the same hour touch a few
+dozen cells, not 7,000. Reading: `Record`s (from cells or, for job/batch/PR views, raw
 events) fold into a summary, `by_<name>` breakdowns and cross-tab rows.
 """
 
@@ -15,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from shared import table
-from shared.models import UsageEvent
+from shared.events import UsageEvent
 from shared.money import ZERO, round_usd, usd
 
 TIME_NAMES = ("hour", "day", "week", "month")
@@ -68,6 +69,10 @@ class Totals:
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
         return self
+
+    def scaled(self, factor: int) -> Totals:
+        """These totals times `factor` (-1: what removing them subtracts)."""
+        return Totals(**{f.name: getattr(self, f.name) * factor for f in fields(self)})
 
     def counters(self) -> dict[str, Any]:
         """Non-zero counters, for an `ADD` update."""
@@ -134,17 +139,6 @@ def event_cells(e: UsageEvent) -> list[tuple[dict[str, str], dict[str, str]]]:
     return cells
 
 
-def cell_deltas(events: Iterable[UsageEvent]) -> dict[tuple[str, str], CellDelta]:
-    """The merged deltas of all cells the events count in."""
-    deltas: dict[tuple[str, str], CellDelta] = {}
-    for e in events:
-        totals = Totals.of_event(e)
-        for key, attributes in event_cells(e):
-            delta = deltas.setdefault((key["PK"], key["SK"]), CellDelta(attributes))
-            delta.totals.add(totals)
-    return deltas
-
-
 # --- reading ----------------------------------------------------------------------
 
 
@@ -167,15 +161,13 @@ def record_of_cell(item: Mapping[str, Any]) -> Record:
     return Record(dims, Totals.of_item(item))
 
 
-def record_of_event(item: Mapping[str, Any]) -> Record:
-    ts = item["ts"]
-    github = item.get("github") or {}
+def record_of_event(e: UsageEvent) -> Record:
+    ts = e.ts.strftime("%Y-%m-%dT%H")
     dims = {
-        "day": ts[:10], "hour": ts[11:13], "service": item["service"], "model": item["model"],
-        "operation": item["operation"], "user": item.get("user_id"), "project": item.get("project"),
-        "repository": github.get("repository"), "job": item.get("job_id"), "batch": item.get("batch_id"),
+        "day": ts[:10], "hour": ts[11:13], "service": e.service, "model": e.model, "operation": e.operation,
+        "user": e.user_id, "project": e.project, "repository": e.repository, "job": e.job_id, "batch": e.batch_id,
     }
-    return Record(dims, Totals.of_item({**item, "events": 1, "unpriced_events": int(item.get("cost_source") == "unpriced")}))
+    return Record(dims, Totals.of_event(e))
 
 
 def bucket(name: str, dims: Mapping[str, str | None]) -> str | None:

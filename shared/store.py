@@ -4,10 +4,10 @@ Keys come from `shared/table.py`; money goes in and out as Decimal (DynamoDB
 numbers). Every read helper counts what DynamoDB returned into a `ReadStats`
 so `GET /ai_usage` can show what an answer cost.
 
-Recording is one transaction per chunk of events: the conditional put of each
-event (`attribute_not_exists(PK)` is the idempotency) plus the merged ADD
-updates of every cell and budget spend item those events count in, so a total
-can never include an event that is not stored, nor miss one that is.
+Recording writes each event with one conditional put (`attribute_not_exists(PK)`
+is the idempotency) and nothing else; the aggregator applies runs of the event
+stream to the cells and budget spend items in transactions that also move its
+checkpoint (`apply_run`), so every total counts every stored event exactly once.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from shared import table
 from shared.config import settings
-from shared.rollups import CellDelta, Totals
+from shared.rollups import CellDelta
 
 MAX_TRANSACTION_ITEMS = 100
 TRANSACTION_ATTEMPTS = 8
@@ -63,6 +63,26 @@ def client() -> Any:
 
 
 @lru_cache(maxsize=1)
+def event_client() -> Any:
+    """The client that writes events: no retries of its own and short timeouts.
+
+    Ingest retries a put itself, stamping the event anew each time, so every
+    stored `received_at` is at most one attempt (`write_bound_seconds`) before
+    the write landed (shared/aggregation.py relies on that bound).
+    """
+    import boto3
+    from botocore.config import Config
+
+    s = settings()
+    attempt = max(s.write_bound_seconds / 2, 0.1)
+    return boto3.client(
+        "dynamodb", region_name=s.region, endpoint_url=s.dynamodb_endpoint,
+        config=Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=attempt / 2,
+                      read_timeout=attempt / 2, tcp_keepalive=True, max_pool_connections=32),
+    )
+
+
+@lru_cache(maxsize=1)
 def _codec() -> tuple[Any, Any]:
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
@@ -70,8 +90,9 @@ def _codec() -> tuple[Any, Any]:
 
 
 def reset() -> None:
-    """Forget the cached client (tests switch between moto instances)."""
+    """Forget the cached clients (tests switch between moto instances)."""
     client.cache_clear()
+    event_client.cache_clear()
 
 
 def _table() -> str:
@@ -114,7 +135,7 @@ def batch_get(keys: Sequence[dict[str, str]], *, stats: ReadStats | None = None)
             pending = response.get("UnprocessedKeys") or {}
             if pending:
                 attempt += 1
-                _backoff(attempt)
+                backoff(attempt)
     return items
 
 
@@ -130,8 +151,13 @@ def query_page(
     consistent: bool = False,
     stats: ReadStats | None = None,
     attributes: Sequence[str] | None = None,
+    where: tuple[Sequence[str], Any] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """One page of a Query on a partition of the table or of a GSI (optionally only some attributes)."""
+    """One page of a Query on a partition of the table or of a GSI (optionally only some attributes).
+
+    `where=(attribute path, value)` keeps only items whose (nested) attribute equals the value;
+    DynamoDB still reads, and `stats` counts, the items it drops.
+    """
     pk, sk = (index.partition_key, index.sort_key) if index else table.TABLE_KEYS
     names = {"#pk": pk}
     values: dict[str, Any] = {":pk": {"S": partition}}
@@ -158,6 +184,11 @@ def query_page(
     if attributes:
         kwargs["ProjectionExpression"] = ", ".join(f"#p{i}" for i in range(len(attributes)))
         names.update({f"#p{i}": a for i, a in enumerate(attributes)})
+    if where is not None:
+        path, value = where
+        names.update({f"#w{i}": part for i, part in enumerate(path)})
+        values[":w"] = to_dynamo({"v": value})["v"]
+        kwargs["FilterExpression"] = ".".join(f"#w{i}" for i in range(len(path))) + " = :w"
     if limit is not None:
         kwargs["Limit"] = limit
     if start_key is not None:
@@ -192,34 +223,50 @@ def put(item: dict[str, Any], *, if_absent: bool = False) -> bool:
 
 
 def update(key: dict[str, str], set_values: dict[str, Any], *, require_exists: bool = False,
-           remove: Sequence[str] = ()) -> dict[str, Any] | None:
-    """SET (and REMOVE) attributes; returns the new item, or None when `require_exists` failed."""
-    names, values, sets = {}, {}, []
-    for i, (name, value) in enumerate(set_values.items()):
-        names[f"#a{i}"] = name
-        values[f":v{i}"] = value
-        sets.append(f"#a{i} = :v{i}")
-    expression = ("SET " + ", ".join(sets)) if sets else ""
-    if remove:
-        for j, name in enumerate(remove):
-            names[f"#r{j}"] = name
-        expression += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(remove)))
-    kwargs: dict[str, Any] = {
-        "TableName": _table(),
-        "Key": to_dynamo(key),
-        "UpdateExpression": expression.strip(),
-        "ExpressionAttributeNames": names,
-        "ReturnValues": "ALL_NEW",
-    }
-    if values:
-        kwargs["ExpressionAttributeValues"] = to_dynamo(values)
+           remove: Sequence[str] = (), if_equal: tuple[str, Any] | None = None) -> dict[str, Any] | None:
+    """SET (and REMOVE) attributes; returns the new item, or None when a condition failed.
+
+    `require_exists`: only an existing item; `if_equal=(name, value)`: only while it holds that value.
+    """
+    kwargs = _update_kwargs(key, set_values, remove, if_equal)
     if require_exists:
         kwargs["ConditionExpression"] = "attribute_exists(PK)"
     try:
-        response = client().update_item(**kwargs)
+        response = client().update_item(**kwargs, ReturnValues="ALL_NEW")
     except client().exceptions.ConditionalCheckFailedException:
         return None
     return from_dynamo(response["Attributes"])
+
+
+def update_event(key: dict[str, str], set_values: dict[str, Any], *, remove: Sequence[str] = (),
+                 if_equal: tuple[str, Any]) -> bool:
+    """One attempt at a conditional update of an event item (as `put_event`, the caller retries)."""
+    c = event_client()
+    try:
+        c.update_item(**_update_kwargs(key, set_values, remove, if_equal))
+    except c.exceptions.ConditionalCheckFailedException:
+        return False
+    return True
+
+
+def _update_kwargs(key: dict[str, str], set_values: dict[str, Any], remove: Sequence[str],
+                   if_equal: tuple[str, Any] | None) -> dict[str, Any]:
+    names = {f"#a{i}": name for i, name in enumerate(set_values)}
+    values = {f":v{i}": value for i, value in enumerate(set_values.values())}
+    expression = ("SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(set_values)))) if set_values else ""
+    if remove:
+        names.update({f"#r{j}": name for j, name in enumerate(remove)})
+        expression += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(remove)))
+    kwargs: dict[str, Any] = {"TableName": _table(), "Key": to_dynamo(key), "UpdateExpression": expression.strip()}
+    if if_equal is not None:
+        names["#eq"] = if_equal[0]
+        values[":eq"] = if_equal[1]
+        kwargs["ConditionExpression"] = "#eq = :eq"
+    if names:
+        kwargs["ExpressionAttributeNames"] = names
+    if values:
+        kwargs["ExpressionAttributeValues"] = to_dynamo(values)
+    return kwargs
 
 
 def delete(key: dict[str, str]) -> dict[str, Any] | None:
@@ -237,17 +284,33 @@ def transact(actions: list[dict[str, Any]]) -> None:
         except client().exceptions.TransactionCanceledException as exc:
             codes = {r.get("Code") for r in exc.response.get("CancellationReasons", [])}
             if codes <= {"None", "TransactionConflict", "ThrottlingError", None} and attempt < TRANSACTION_ATTEMPTS:
-                _backoff(attempt)
+                backoff(attempt)
                 continue
             raise
 
 
-def put_action(item: dict[str, Any], *, if_absent: bool = False) -> dict[str, Any]:
+def put_action(item: dict[str, Any], *, if_absent: bool = False,
+               if_equal: tuple[str, Any] | None = None) -> dict[str, Any]:
+    """A transaction's Put; `if_absent`: only a new key; `if_equal=(name, value)`: only while the stored item holds it."""
     action: dict[str, Any] = {"TableName": _table(), "Item": to_dynamo(item)}
     if if_absent:
         action["ConditionExpression"] = "attribute_not_exists(PK)"
         action["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    elif if_equal is not None:
+        action.update(_equal_condition(if_equal))
     return {"Put": action}
+
+
+def delete_action(key: dict[str, str], *, if_equal: tuple[str, Any] | None = None) -> dict[str, Any]:
+    action: dict[str, Any] = {"TableName": _table(), "Key": to_dynamo(key)}
+    if if_equal is not None:
+        action.update(_equal_condition(if_equal))
+    return {"Delete": action}
+
+
+def _equal_condition(if_equal: tuple[str, Any]) -> dict[str, Any]:
+    return {"ConditionExpression": "#eq = :eq", "ExpressionAttributeNames": {"#eq": if_equal[0]},
+            "ExpressionAttributeValues": to_dynamo({":eq": if_equal[1]})}
 
 
 def add_action(key: dict[str, str], delta: CellDelta) -> dict[str, Any]:
@@ -271,183 +334,101 @@ def add_action(key: dict[str, str], delta: CellDelta) -> dict[str, Any]:
     return {"Update": action}
 
 
-def _backoff(attempt: int) -> None:
+def backoff(attempt: int) -> None:
+    """Wait before retry `attempt` (exponential with jitter, at most a second): every retry loop's pause."""
     time.sleep(min(1.0, 0.02 * 2 ** attempt) * random.uniform(0.5, 1.0))
 
 
 # --- recording events ---------------------------------------------------------------------
 
 
-@dataclass
-class EventWrite:
-    """One event to record: its item, and every cell/spend delta and extra put it brings."""
+def put_event(item: dict[str, Any]) -> dict[str, Any] | None:
+    """Store a new event item; None when stored, else the item already stored under its id.
 
-    event_id: str
-    content_hash: str
-    item: dict[str, Any]
-    deltas: dict[tuple[str, str], CellDelta]
-    puts: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class Outcome:
-    status: str  # created | duplicate | conflict
-    stored: dict[str, Any]
-
-
-class BudgetSetChanged(Exception):
-    """The budget set changed under a recording: reload budgets and record the rest."""
-
-    def __init__(self, outcomes: dict[str, Outcome]):
-        super().__init__("budget set version changed")
-        self.outcomes = outcomes
-
-
-def record_events(writes: Sequence[EventWrite], budget_version: int,
-                  write_stats: WriteStats | None = None) -> dict[str, Outcome]:
-    """Store new events with their deltas, one transaction per chunk.
-
-    Every transaction checks that the budget set is still at `budget_version`,
-    so an event is counted in exactly the budgets that existed when it was
-    stored (budget backfill counts the older ones). Events whose id exists are
-    classified by content hash and dropped from the chunk, which is retried.
+    One attempt through `event_client()`: the caller retries (with a fresh stamp) on
+    the transient errors `is_transient` names.
     """
-    outcomes: dict[str, Outcome] = {}
-    pending = list(writes)
-    while pending:
-        chunk, pending = _take_chunk(pending)
-        while chunk:
-            actions = _chunk_actions(chunk, budget_version)
-            try:
-                transact(actions)
-            except client().exceptions.TransactionCanceledException as exc:
-                reasons = exc.response.get("CancellationReasons", [])
-                if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                    raise BudgetSetChanged(outcomes) from None
-                chunk = _drop_existing(chunk, reasons[1:1 + len(chunk)], outcomes)
-                continue
-            if write_stats is not None:
-                write_stats.write_requests += 1
-                write_stats.item_writes += sum(1 for a in actions if "ConditionCheck" not in a)
-            for w in chunk:
-                outcomes[w.event_id] = Outcome("created", w.item)
-            chunk = []
-    return outcomes
+    c = event_client()
+    try:
+        c.put_item(TableName=_table(), Item=to_dynamo(item), ConditionExpression="attribute_not_exists(PK)",
+                   ReturnValuesOnConditionCheckFailure="ALL_OLD")
+    except c.exceptions.ConditionalCheckFailedException as exc:
+        old = exc.response.get("Item")
+        return from_dynamo(old) if old else get(table.key(item["PK"], item["SK"]))
+    return None
 
 
-def _take_chunk(writes: list[EventWrite]) -> tuple[list[EventWrite], list[EventWrite]]:
-    """As many events as fit one transaction with their merged deltas (and the version check)."""
-    cells: set[tuple[str, str]] = set()
-    size = 1  # the budget version check
-    for n, w in enumerate(writes):
-        new_cells = w.deltas.keys() - cells
-        grow = 1 + len(w.puts) + len(new_cells)
-        if n and size + grow > MAX_TRANSACTION_ITEMS:
-            return writes[:n], writes[n:]
-        size += grow
-        cells.update(new_cells)
-    return writes, []
+def is_transient(exc: Exception) -> bool:
+    """Worth another attempt: throttling, a 5xx, or a connection that failed or timed out."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError
+
+    if isinstance(exc, BotoConnectionError | HTTPClientError):
+        return True
+    error = getattr(exc, "response", {}) or {}
+    code = error.get("Error", {}).get("Code", "")
+    status = error.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return status >= 500 or code in ("ProvisionedThroughputExceededException", "ThrottlingException",
+                                     "RequestLimitExceeded", "InternalServerError", "ServiceUnavailable")
 
 
-def _chunk_actions(chunk: Sequence[EventWrite], budget_version: int) -> list[dict[str, Any]]:
-    version_key = to_dynamo(table.budget_version_key())
-    if budget_version:
-        check = {"ConditionExpression": "#v = :v", "ExpressionAttributeNames": {"#v": "version"},
-                 "ExpressionAttributeValues": {":v": {"N": str(budget_version)}}}
+# --- the aggregator's transactions ---------------------------------------------------------------
+
+
+@dataclass
+class CheckpointUpdate:
+    """How a run moves its shard's checkpoint, and on what condition (shared/aggregation.py).
+
+    The run applies only while the checkpoint's `seq` is below `below`, and either
+    no record is half applied (`no_part`) or the one at `part_seq` has exactly
+    `parts_done` parts applied.
+    """
+
+    below: str
+    no_part: bool = False
+    part_seq: str | None = None
+    parts_done: int | None = None
+    set_values: dict[str, Any] = field(default_factory=dict)
+    remove: tuple[str, ...] = ()
+    records: int = 0
+
+
+def apply_run(shard_id: str, update: CheckpointUpdate, deltas: dict[tuple[str, str], CellDelta]) -> bool:
+    """One transaction: the checkpoint update and every delta. False when the checkpoint had moved on."""
+    names = {"#seq": "seq", "#part": "part_seq"}
+    values: dict[str, Any] = {":below": update.below}
+    condition = "(attribute_not_exists(#seq) OR #seq < :below)"
+    if update.no_part:
+        condition += " AND attribute_not_exists(#part)"
     else:
-        check = {"ConditionExpression": "attribute_not_exists(PK)"}
-    actions: list[dict[str, Any]] = [{"ConditionCheck": {"TableName": _table(), "Key": version_key, **check}}]
-    actions += [put_action(w.item, if_absent=True) for w in chunk]
-    merged: dict[tuple[str, str], CellDelta] = {}
-    for w in chunk:
-        for k, delta in w.deltas.items():
-            if k in merged:
-                merged[k].totals.add(delta.totals)
-            else:
-                merged[k] = CellDelta(dict(delta.attributes), Totals().add(delta.totals))
-        actions += [put_action(p) for p in w.puts]
-    actions += [add_action(table.key(*k), delta) for k, delta in merged.items()]
-    return actions
-
-
-def _drop_existing(chunk: list[EventWrite], reasons: list[dict[str, Any]], outcomes: dict[str, Outcome]) -> list[EventWrite]:
-    """Classify the events that already exist and return the rest of the chunk."""
-    keep = []
-    missing = []
-    for w, reason in zip(chunk, reasons):
-        if reason.get("Code") != "ConditionalCheckFailed":
-            keep.append(w)
-        elif "Item" in reason:
-            outcomes[w.event_id] = _classify(w, from_dynamo(reason["Item"]))
-        else:
-            missing.append(w)
-    if missing:  # DynamoDB did not return the old item: read them
-        stored = {i["event_id"]: i for i in batch_get([table.event_key(w.event_id) for w in missing])}
-        for w in missing:
-            outcomes[w.event_id] = _classify(w, stored[w.event_id])
-    return keep
-
-
-def _classify(w: EventWrite, stored: dict[str, Any]) -> Outcome:
-    return Outcome("duplicate" if stored.get("content_hash") == w.content_hash else "conflict", stored)
-
-
-def reprice_event(item: dict[str, Any], event: Any, deltas: dict[tuple[str, str], CellDelta],
-                  budget_version: int) -> bool:
-    """Turn one `unpriced` event into `computed` and add its cost to every total, exactly once.
-
-    The condition on `cost_source` makes a concurrent second reprice a no-op.
-    """
-    update = {
-        "TableName": _table(),
-        "Key": to_dynamo(table.event_key(item["event_id"])),
-        "UpdateExpression": "SET cost_usd = :c, cost_source = :computed, price_source = :ps, price_version = :pv"
-                            + (", credits = :cr" if event.credits is not None else ""),
-        "ConditionExpression": "cost_source = :unpriced",
-        "ExpressionAttributeValues": to_dynamo({
-            ":c": event.cost_usd, ":computed": "computed", ":unpriced": "unpriced", ":ps": event.price_source,
-            ":pv": event.price_version, **({":cr": event.credits} if event.credits is not None else {}),
-        }),
-    }
-    actions = _chunk_actions([], budget_version)
-    actions.append({"Update": update})
-    actions.append({"Delete": {"TableName": _table(),
-                               "Key": to_dynamo(table.unpriced_marker_key(item["ts"], item["event_id"]))}})
-    actions += [add_action(table.key(*k), d) for k, d in deltas.items()]
+        names["#done"] = "parts_done"
+        values.update({":part": update.part_seq, ":done": update.parts_done})
+        condition += " AND #part = :part AND #done = :done"
+    sets = {**update.set_values, **table.checkpoint_listing(shard_id)}
+    expression = "SET " + ", ".join(f"#s{i} = :s{i}" for i in range(len(sets)))
+    names.update({f"#s{i}": name for i, name in enumerate(sets)})
+    values.update({f":s{i}": value for i, value in enumerate(sets.values())})
+    if update.records:
+        names["#n"] = "records"
+        values[":n"] = update.records
+        expression += " ADD #n :n"
+    if update.remove:
+        names.update({f"#r{i}": name for i, name in enumerate(update.remove)})
+        expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(update.remove)))
+    checkpoint = {"Update": {
+        "TableName": _table(), "Key": to_dynamo(table.checkpoint_key(shard_id)), "UpdateExpression": expression,
+        "ConditionExpression": condition, "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": to_dynamo(values),
+    }}
+    actions = [checkpoint] + [add_action(table.key(*k), delta) for k, delta in deltas.items()]
     try:
         transact(actions)
     except client().exceptions.TransactionCanceledException as exc:
         reasons = exc.response.get("CancellationReasons", [])
         if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-            raise BudgetSetChanged({}) from None
-        if len(reasons) > 1 and reasons[1].get("Code") == "ConditionalCheckFailed":
-            return False  # repriced by someone else meanwhile
+            return False
         raise
     return True
-
-
-# --- budgets ---------------------------------------------------------------------------------
-
-
-def budget_version_bump(current: int) -> dict[str, Any]:
-    """The transaction action moving the budget set version from `current` to `current + 1`."""
-    action: dict[str, Any] = {
-        "TableName": _table(),
-        "Key": to_dynamo(table.budget_version_key()),
-        "UpdateExpression": "SET #v = :new",
-        "ExpressionAttributeNames": {"#v": "version"},
-        "ExpressionAttributeValues": {":new": {"N": str(current + 1)}},
-    }
-    if current:
-        action["ConditionExpression"] = "#v = :old"
-        action["ExpressionAttributeValues"][":old"] = {"N": str(current)}
-    else:
-        action["ConditionExpression"] = "attribute_not_exists(PK)"
-    return {"Update": action}
-
-
-def delete_action(key: dict[str, str]) -> dict[str, Any]:
-    return {"Delete": {"TableName": _table(), "Key": to_dynamo(key)}}
 
 
 def add_once(key: dict[str, str], delta: CellDelta, marker: str) -> bool:
@@ -482,4 +463,4 @@ def put_items(items: Sequence[dict[str, Any]], write_stats: WriteStats | None = 
             pending = response.get("UnprocessedItems") or {}
             if pending:
                 attempt += 1
-                _backoff(attempt)
+                backoff(attempt)

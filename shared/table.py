@@ -3,53 +3,65 @@
 One DynamoDB table holds everything. This module is the only place that knows
 how keys are spelled; `shared/store.py` uses the builders below, the local
 server and the tests create the table from `table_schema()`, and the CDK stack
-builds its table from `TABLE_KEYS`, `GSIS` and `TTL_ATTRIBUTE`.
+builds its table (and its stream) from `TABLE_KEYS`, `GSIS`, `TTL_ATTRIBUTE`
+and `STREAM_VIEW_TYPE`.
+
+The write path (SPEC 13): `POST /ai_usage` writes each event with ONE
+conditional put and nothing else; the table's stream carries it to the
+aggregator (`shared/aggregation.py`), which folds batches of events into the
+cells and budget spend items. No key that every event touches exists: event
+GSI keys carry a shard suffix (`#<n>`, from a hash of the event id, so one
+service, month or job is spread over `EVENT_INDEX_SHARDS` partitions), cell
+partitions carry one too (`CELL_SHARDS`), and readers fan out over the shards.
 
 Access patterns, and the item that answers each:
 
-| pattern                                   | item / index                          |
-|-------------------------------------------|---------------------------------------|
-| event by id (idempotency)                 | event item, base table                |
-| events by service and time                | event item, GSI1 (month partitions)   |
-| events by day                             | event item, GSI2                      |
-| events by job / batch / PR                | event item, GSI3 / GSI4 / GSI5        |
-| totals by hour x service x model x op     | hour cell                             |
-| totals by day x service x model x op      | day cell                              |
-| totals by day x user / project / repo / job / batch | dimension cell              |
-| unpriced events to reprice                | unpriced marker                       |
-| API keys by hash, listing                 | key item (+ GSI2 `KEYS`)              |
-| price overrides                           | price item (+ GSI2 `PRICES`)          |
-| budgets, their spend, alerts, audit       | budget items                          |
-| alerts by time                            | alert item, GSI2 `ALERTS#<yyyy-mm>`   |
-| reports by kind and period                | report item                           |
+| pattern                                   | item / index                                   |
+|-------------------------------------------|------------------------------------------------|
+| event by id (idempotency)                 | event item, base table                         |
+| events by service and time                | event item, GSI1 (month x shard partitions)    |
+| events by day range (any service)         | GSI1, fanned out over the services the cells saw |
+| events by job / batch / PR                | event item, GSI3 / GSI4 / GSI5 (x shard)       |
+| unpriced events to reprice                | event item, GSI2 `UNPRICED#<month>#<n>` (sparse) |
+| totals by hour x service x model x op     | hour cell                                      |
+| totals by day x service x model x op      | day cell                                       |
+| totals by day x user / project / repo / job / batch | dimension cell                       |
+| how far aggregation has come              | stream checkpoint items                        |
+| API keys by hash, listing                 | key item (+ GSI2 `KEYS`)                       |
+| price overrides                           | price item (+ GSI2 `PRICES`)                   |
+| budgets, their spend, alerts, audit       | budget items                                   |
+| alerts by time                            | alert item, GSI2 `ALERTS#<yyyy-mm>`            |
+| reports by kind and period                | report item                                    |
 
 Item by item (`ts` is the event time in UTC, `YYYY-MM-DDTHH:MM:SS.ffffffZ`,
-so string order is time order):
+so string order is time order; `<n>` is a shard number):
 
 - **event**: PK=`EVENT#<event_id>`, SK=`EVENT`;
-  GSI1PK=`SVC#<service>#<yyyy-mm>`, GSI1SK=`<ts>#<event_id>` (a month per
-  partition keeps one hot service from being one hot GSI key);
-  GSI2PK=`DAY#<yyyy-mm-dd>`, GSI2SK=`<ts>#<event_id>`;
-  GSI3PK=`JOB#<job_id>`, GSI4PK=`BATCH#<batch_id>`, GSI5PK=`PR#<repo>#<n>`,
+  GSI1PK=`SVC#<service>#<yyyy-mm>#<n>`, GSI1SK=`<ts>#<event_id>`;
+  GSI3PK=`JOB#<job_id>#<n>`, GSI4PK=`BATCH#<batch_id>#<n>`, GSI5PK=`PR#<repo>#<pr>#<n>`,
   each with SK `<ts>#<event_id>` and only when the event has that field
-  (sparse indexes); `expires_at` (TTL) = ts + raw retention.
+  (sparse indexes); while the event is `unpriced`: GSI2PK=`UNPRICED#<yyyy-mm>#<n>`,
+  GSI2SK=`<ts>#<event_id>`; `expires_at` (TTL) = ts + raw retention.
   Written with `attribute_not_exists(PK)`: that condition is the idempotency.
-- **hour cell**: PK=`AGG#H#<yyyy-mm-dd>`, SK=`<hh>#<service>#<model>#<operation>`.
-- **day cell**: PK=`AGG#D#<yyyy-mm>`, SK=`<dd>#<service>#<model>#<operation>`.
+  The attributes come from the event model through `shared/events.py`.
+- **hour cell**: PK=`AGG#H#<yyyy-mm-dd>#<n>`, SK=`<hh>#<service>#<model>#<operation>`.
+- **day cell**: PK=`AGG#D#<yyyy-mm>#<n>`, SK=`<dd>#<service>#<model>#<operation>`.
   Cells hold ADD counters (`COUNTERS`) and their dimension values as plain
-  attributes, so no reader ever parses a sort key. They never expire.
-- **dimension cell**: PK=`AGG#<USER|PROJECT|REPO|JOB|BATCH>#<yyyy-mm>`, SK=`<dd>#<value>`;
+  attributes, so no reader ever parses a sort key. They never expire, and
+  only the aggregator writes them.
+- **dimension cell**: PK=`AGG#<USER|PROJECT|REPO|JOB|BATCH>#<yyyy-mm>#<n>`, SK=`<dd>#<value>`;
   events without a user, project or repository count under the empty value;
   events without a job or batch have no job or batch cell.
-- **unpriced marker**: PK=`UNPRICED#<yyyy-mm>`, SK=`<ts>#<event_id>`; exists
-  while its event is `unpriced`, deleted in the transaction that reprices it.
+- **stream checkpoint**: PK=`STREAM#<shard_id>`, SK=`CHECKPOINT`: the last
+  sequence number of that stream shard the aggregator applied, moved in the
+  same transaction as the cells it applied (exactly once); expires after the
+  stream's 24-hour retention has passed.
 - **API key**: PK=`KEY#<key_id>`, SK=`KEY`; GSI2PK=`KEYS`, GSI2SK=`<created_at>#<key_id>`.
   Holds the SHA-256 of the key, never the key.
 - **price override**: PK=`PRICE#<service>`, SK=`<model_or_operation>#<valid_from>`;
   GSI2PK=`PRICES`, GSI2SK=`<service>#<model_or_operation>#<valid_from>`.
 - **budget definition**: PK=`BUDGETS`, SK=`<budget_id>`. All definitions share
-  one partition so the ingest path reads them with one consistent Query,
-  together with the **budget set version**: PK=`BUDGETS`, SK=`#VERSION`.
+  one partition so the aggregator reads them with one consistent Query per batch.
 - **budget spend**: PK=`BUDGET#<id>`, SK=`SPEND#<generation>#<period_key>`.
 - **budget alert**: PK=`ALERT#<dedup_key>`, SK=`ALERT`; GSI2PK=`ALERTS#<yyyy-mm>`,
   GSI2SK=`<created_at>#<dedup_key>`. The conditional put on the dedup key is
@@ -62,11 +74,20 @@ so string order is time order):
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
 TABLE_KEYS = ("PK", "SK")
 TTL_ATTRIBUTE = "expires_at"
+# The aggregator needs both images: a reprice is a MODIFY whose delta is new - old.
+STREAM_VIEW_TYPE = "NEW_AND_OLD_IMAGES"
+# Shards per event GSI key (service x month, job, batch, PR, unpriced x month): at most
+# 1/16 of any one key's events land on one partition, so even a single service or one
+# huge job takes 10,000 events/s at 625 WCU/s per partition (the limit is 1,000).
+EVENT_INDEX_SHARDS = 16
+# Shards per cell partition: one aggregator batch writes its cells once, spread over these.
+CELL_SHARDS = 8
 
 
 @dataclass(frozen=True)
@@ -77,12 +98,13 @@ class Gsi:
     purpose: str
 
 
-GSI_BY_SERVICE = Gsi("GSI1", "GSI1PK", "GSI1SK", "events by service and month")
-GSI_BY_DAY = Gsi("GSI2", "GSI2PK", "GSI2SK", "events by day; keys, prices and alerts listings")
-GSI_BY_JOB = Gsi("GSI3", "GSI3PK", "GSI3SK", "events by job_id")
-GSI_BY_BATCH = Gsi("GSI4", "GSI4PK", "GSI4SK", "events by batch_id")
-GSI_BY_PR = Gsi("GSI5", "GSI5PK", "GSI5SK", "events by repository pull request")
-GSIS = (GSI_BY_SERVICE, GSI_BY_DAY, GSI_BY_JOB, GSI_BY_BATCH, GSI_BY_PR)
+GSI_BY_SERVICE = Gsi("GSI1", "GSI1PK", "GSI1SK", "events by service and month (sharded)")
+GSI_LISTINGS = Gsi("GSI2", "GSI2PK", "GSI2SK", "unpriced events (sharded); keys, prices and alerts listings")
+GSI_BY_JOB = Gsi("GSI3", "GSI3PK", "GSI3SK", "events by job_id (sharded)")
+GSI_BY_BATCH = Gsi("GSI4", "GSI4PK", "GSI4SK", "events by batch_id (sharded)")
+GSI_BY_PR = Gsi("GSI5", "GSI5PK", "GSI5SK", "events by repository pull request (sharded)")
+GSIS = (GSI_BY_SERVICE, GSI_LISTINGS, GSI_BY_JOB, GSI_BY_BATCH, GSI_BY_PR)
+EVENT_GSI_ATTRIBUTES = tuple(a for g in GSIS for a in (g.partition_key, g.sort_key))
 
 # The counters every aggregate cell (and budget spend item) carries.
 COUNTERS = (
@@ -111,7 +133,7 @@ DIMENSIONS = {
 
 
 def table_schema(table_name: str) -> dict[str, Any]:
-    """`create_table` arguments for the local server and the tests (on-demand)."""
+    """`create_table` arguments for the local server and the tests (on-demand, with the stream)."""
     attributes = {TABLE_KEYS[0], TABLE_KEYS[1]}
     for gsi in GSIS:
         attributes.update((gsi.partition_key, gsi.sort_key))
@@ -134,6 +156,7 @@ def table_schema(table_name: str) -> dict[str, Any]:
             }
             for gsi in GSIS
         ],
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": STREAM_VIEW_TYPE},
     }
 
 
@@ -141,52 +164,66 @@ def key(pk: str, sk: str) -> dict[str, str]:
     return {"PK": pk, "SK": sk}
 
 
+def shard_of(text: str, shards: int) -> int:
+    """A stable shard number for `text` (the same in every process and release)."""
+    return zlib.crc32(text.encode("utf-8")) % shards
+
+
+def shard_range(shards: int) -> range:
+    return range(shards)
+
+
 # --- events -----------------------------------------------------------------
+
+EVENT_PREFIX = "EVENT#"
+EVENT_SK = "EVENT"
 
 
 def event_key(event_id: str) -> dict[str, str]:
-    return key(f"EVENT#{event_id}", "EVENT")
+    return key(EVENT_PREFIX + event_id, EVENT_SK)
+
+
+def event_id_of_key(pk: str) -> str:
+    return pk[len(EVENT_PREFIX):]
 
 
 def event_index_keys(
     *, event_id: str, ts: str, service: str, job_id: str | None, batch_id: str | None,
-    repository: str | None, pr_number: int | None,
+    repository: str | None, pr_number: int | None, unpriced: bool,
 ) -> dict[str, str]:
     """The GSI attributes of an event item (sparse ones only when the field is set)."""
     sort = f"{ts}#{event_id}"
-    keys = {
-        "GSI1PK": service_month_partition(service, ts[:7]),
-        "GSI1SK": sort,
-        "GSI2PK": day_partition(ts[:10]),
-        "GSI2SK": sort,
-    }
+    shard = shard_of(event_id, EVENT_INDEX_SHARDS)
+    keys = {"GSI1PK": service_month_partition(service, ts[:7], shard), "GSI1SK": sort}
+    if unpriced:
+        keys.update(GSI2PK=unpriced_partition(ts[:7], shard), GSI2SK=sort)
     if job_id:
-        keys.update(GSI3PK=job_partition(job_id), GSI3SK=sort)
+        keys.update(GSI3PK=job_partition(job_id, shard), GSI3SK=sort)
     if batch_id:
-        keys.update(GSI4PK=batch_partition(batch_id), GSI4SK=sort)
+        keys.update(GSI4PK=batch_partition(batch_id, shard), GSI4SK=sort)
     if repository and pr_number is not None:
-        keys.update(GSI5PK=pr_partition(repository, pr_number), GSI5SK=sort)
+        keys.update(GSI5PK=pr_partition(repository, pr_number, shard), GSI5SK=sort)
     return keys
 
 
-def service_month_partition(service: str, month: str) -> str:
-    return f"SVC#{service}#{month}"
+def service_month_partition(service: str, month: str, shard: int) -> str:
+    return f"SVC#{service}#{month}#{shard}"
 
 
-def day_partition(day: str) -> str:
-    return f"DAY#{day}"
+def job_partition(job_id: str, shard: int) -> str:
+    return f"JOB#{job_id}#{shard}"
 
 
-def job_partition(job_id: str) -> str:
-    return f"JOB#{job_id}"
+def batch_partition(batch_id: str, shard: int) -> str:
+    return f"BATCH#{batch_id}#{shard}"
 
 
-def batch_partition(batch_id: str) -> str:
-    return f"BATCH#{batch_id}"
+def pr_partition(repository: str, pr_number: int, shard: int) -> str:
+    return f"PR#{repository}#{pr_number}#{shard}"
 
 
-def pr_partition(repository: str, pr_number: int) -> str:
-    return f"PR#{repository}#{pr_number}"
+def unpriced_partition(month: str, shard: int) -> str:
+    return f"UNPRICED#{month}#{shard}"
 
 
 def time_sort_bounds(start_ts: str, end_ts: str) -> tuple[str, str]:
@@ -198,28 +235,32 @@ def time_sort_bounds(start_ts: str, end_ts: str) -> tuple[str, str]:
 # --- aggregate cells ----------------------------------------------------------
 
 
+def _cell(partition: str, sort: str) -> dict[str, str]:
+    return key(f"{partition}#{shard_of(sort, CELL_SHARDS)}", sort)
+
+
 def hour_cell_key(day: str, hour: str, service: str, model: str, operation: str) -> dict[str, str]:
-    return key(f"AGG#H#{day}", f"{hour}#{service}#{model}#{operation}")
+    return _cell(f"AGG#H#{day}", f"{hour}#{service}#{model}#{operation}")
 
 
-def hour_cell_partition(day: str) -> str:
-    return f"AGG#H#{day}"
+def hour_cell_partitions(day: str) -> list[str]:
+    return [f"AGG#H#{day}#{n}" for n in shard_range(CELL_SHARDS)]
 
 
 def day_cell_key(day: str, service: str, model: str, operation: str) -> dict[str, str]:
-    return key(day_cell_partition(day[:7]), f"{day[8:10]}#{service}#{model}#{operation}")
+    return _cell(f"AGG#D#{day[:7]}", f"{day[8:10]}#{service}#{model}#{operation}")
 
 
-def day_cell_partition(month: str) -> str:
-    return f"AGG#D#{month}"
+def day_cell_partitions(month: str) -> list[str]:
+    return [f"AGG#D#{month}#{n}" for n in shard_range(CELL_SHARDS)]
 
 
 def dimension_cell_key(dimension: str, day: str, value: str) -> dict[str, str]:
-    return key(dimension_cell_partition(dimension, day[:7]), f"{day[8:10]}#{value}")
+    return _cell(f"AGG#{DIMENSIONS[dimension][0]}#{day[:7]}", f"{day[8:10]}#{value}")
 
 
-def dimension_cell_partition(dimension: str, month: str) -> str:
-    return f"AGG#{DIMENSIONS[dimension][0]}#{month}"
+def dimension_cell_partitions(dimension: str, month: str) -> list[str]:
+    return [f"AGG#{DIMENSIONS[dimension][0]}#{month}#{n}" for n in shard_range(CELL_SHARDS)]
 
 
 def cell_sort_range(first: str, last: str) -> tuple[str, str]:
@@ -227,13 +268,30 @@ def cell_sort_range(first: str, last: str) -> tuple[str, str]:
     return f"{first}#", f"{last}#\uffff"
 
 
-def unpriced_marker_key(ts: str, event_id: str) -> dict[str, str]:
-    return key(unpriced_partition(ts[:7]), f"{ts}#{event_id}")
+# --- the aggregator's place in the stream ----------------------------------------
+
+CHECKPOINT_PREFIX = "STREAM#"
+CHECKPOINT_SK = "CHECKPOINT"
 
 
-def unpriced_partition(month: str) -> str:
-    return f"UNPRICED#{month}"
+def checkpoint_key(shard_id: str) -> dict[str, str]:
+    return key(CHECKPOINT_PREFIX + shard_id, CHECKPOINT_SK)
 
+
+def checkpoint_listing(shard_id: str) -> dict[str, str]:
+    """Checkpoints are listed together (GSI2 `CHECKPOINTS`): freshness reads them all in one Query."""
+    return {"GSI2PK": CHECKPOINTS_LISTING, "GSI2SK": shard_id}
+
+
+CHECKPOINTS_LISTING = "CHECKPOINTS"
+
+
+# What the aggregator is given of the stream (the event source mapping's filter, and the
+# local poller's): inserts and modifications of event items. Cells, checkpoints, budgets
+# and TTL deletions of raw events (REMOVE) never reach it, so expiry never subtracts.
+AGGREGATOR_FILTERS = (
+    {"eventName": ["INSERT", "MODIFY"], "dynamodb": {"Keys": {"SK": {"S": [EVENT_SK]}}}},
+)
 
 # --- API keys -------------------------------------------------------------------
 
@@ -268,15 +326,10 @@ PRICES_LISTING = "PRICES"
 # --- budgets, alerts, reports -------------------------------------------------------
 
 BUDGETS_PARTITION = "BUDGETS"
-BUDGET_VERSION_SK = "#VERSION"
 
 
 def budget_definition_key(budget_id: str) -> dict[str, str]:
     return key(BUDGETS_PARTITION, budget_id)
-
-
-def budget_version_key() -> dict[str, str]:
-    return key(BUDGETS_PARTITION, BUDGET_VERSION_SK)
 
 
 def budget_partition(budget_id: str) -> str:

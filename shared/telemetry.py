@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
 
-from shared.models import UsageEvent
+from shared.events import UsageEvent
 
 NAMESPACE = "AIUsage"
 

@@ -25,6 +25,10 @@ TEST_ENV = {
     "POWERTOOLS_METRICS_NAMESPACE": "AIUsage",
     "POWERTOOLS_SERVICE_NAME": "aiusage",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
+    # The write path's timing bounds, at the scale of one process (shared/config.py).
+    "WRITE_BOUND_SECONDS": "0.2",
+    "STREAM_LATENCY_SECONDS": "0.1",
+    "BUDGET_FENCE_SECONDS": "0.05",
 }
 
 
@@ -71,7 +75,14 @@ class Api:
         self.gateway = Gateway(api, authorizer)
 
     def call(self, method: str, path: str, *, body: Any = None, query: dict[str, Any] | None = None,
-             key: str | None = "default", raw: bytes | None = None, headers: dict[str, str] | None = None) -> "Answer":
+             key: str | None = "default", raw: bytes | None = None, headers: dict[str, str] | None = None,
+             drain: bool = True) -> "Answer":
+        """One request. First, like a user waiting on `stats.aggregated_through`, it lets the aggregator
+        fold in everything recorded so far (`drain=False` reads the totals as they are)."""
+        if drain:
+            from tests.support.aggregation import drain as drain_stream
+
+            drain_stream()
         h = {"host": "localhost", **(headers or {})}
         token = self.key if key == "default" else key
         if token is not None:
@@ -82,8 +93,8 @@ class Api:
         result = self.gateway.invoke(method, path, urlencode(query or {}), h, raw or b"")
         return Answer(result)
 
-    def get(self, path: str, **query: Any) -> "Answer":
-        return self.call("GET", path, query=query)
+    def get(self, path: str, drain: bool = True, **query: Any) -> "Answer":
+        return self.call("GET", path, query=query, drain=drain)
 
     def post(self, path: str, body: Any, **kwargs: Any) -> "Answer":
         return self.call("POST", path, body=body, **kwargs)

@@ -53,12 +53,15 @@ def use_local_aws(endpoint: str, dynamodb_endpoint: str | None = None) -> None:
 
 
 def ensure_table(client: Any, table_name: str) -> bool:
-    """Create the table from `shared/table.py` unless it exists; True when created."""
+    """Create the table from `shared/table.py` unless it exists (turning its stream on); True when created."""
     try:
-        client.describe_table(TableName=table_name)
-        return False
+        existing = client.describe_table(TableName=table_name)["Table"]
     except client.exceptions.ResourceNotFoundException:
-        pass
+        existing = None
+    if existing is not None:
+        if not (existing.get("StreamSpecification") or {}).get("StreamEnabled"):
+            client.update_table(TableName=table_name, StreamSpecification=table.table_schema(table_name)["StreamSpecification"])
+        return False
     client.create_table(**table.table_schema(table_name))
     client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
     client.update_time_to_live(TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": table.TTL_ATTRIBUTE})

@@ -18,6 +18,15 @@ Two things moto does differently from DynamoDB matter to a ledger:
   query only walks its partition: the base table's own dict, or a per-index
   map from key value to items, rebuilt after writes.
 
+- Every UpdateExpression is parsed, validated and walked as an AST (some
+  50 ms for an update of ten counters), which made the aggregator's
+  transactions of 100 cell updates take seconds. Here a transaction's plain
+  updates (`SET #a = :v`, `ADD #n :v`, `REMOVE #r`: all the aggregator sends)
+  are applied directly; anything else still goes through moto.
+- Every GetRecords of its DynamoDB Streams keeps a new shard iterator forever
+  (a few hundred bytes each), so a local stream poller grew memory without
+  bound. Here the iterator a GetRecords used is forgotten once it answered.
+
 `install()` patches moto's classes in this process; it is idempotent.
 """
 
@@ -26,7 +35,9 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import re
 import threading
+from decimal import Decimal
 from typing import Any
 
 _LOCK = threading.RLock()
@@ -51,7 +62,22 @@ def install() -> None:
     DynamoDBBackend.transact_write_items = _locked(_transact_serialised(), writes=True)
     Table.query = _query_one_partition(Table.query)
     Table.all_items = _partition_items(Table.all_items)
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+
+    DynamoDBStreamsBackend.get_records = _forget_used_iterator(DynamoDBStreamsBackend.get_records)
     _INSTALLED = True
+
+
+def _forget_used_iterator(original: Any) -> Any:
+    @functools.wraps(original)
+    def get_records(self: Any, iterator_arn: str, limit: int) -> Any:
+        with _LOCK:
+            try:
+                return original(self, iterator_arn, limit)
+            finally:
+                self.shard_iterators.pop(iterator_arn, None)
+
+    return get_records
 
 
 def _locked(method: Any, writes: bool = False) -> Any:
@@ -193,11 +219,69 @@ def _apply(backend: Any, op_type: str, op: dict[str, Any]) -> None:
     elif op_type == "Delete":
         backend.delete_item(table_name, op["Key"])
     elif op_type == "Update":
-        backend.update_item(table_name, op["Key"], update_expression=op["UpdateExpression"],
-                            expression_attribute_names=op.get("ExpressionAttributeNames"),
-                            expression_attribute_values=op.get("ExpressionAttributeValues"))
+        if not _plain_update(backend, op):
+            backend.update_item(table_name, op["Key"], update_expression=op["UpdateExpression"],
+                                expression_attribute_names=op.get("ExpressionAttributeNames"),
+                                expression_attribute_values=op.get("ExpressionAttributeValues"))
     elif op_type != "ConditionCheck":
         raise ValueError("Unsupported transaction operation")
+
+
+_CLAUSE = re.compile(r"\s*(SET|ADD|REMOVE)\s+")
+_SET = re.compile(r"^(#\w+)\s*=\s*(:\w+)$")
+_ADD = re.compile(r"^(#\w+)\s+(:\w+)$")
+_REMOVE = re.compile(r"^(#\w+)$")
+
+
+def _plain_update(backend: Any, op: dict[str, Any]) -> bool:
+    """Apply `SET #a = :v, ... ADD #n :v, ... REMOVE #r, ...` directly; False (nothing done) for anything else."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    names = op.get("ExpressionAttributeNames") or {}
+    values = op.get("ExpressionAttributeValues") or {}
+    actions: list[tuple[str, str, Any]] = []
+    parts = _CLAUSE.split(op["UpdateExpression"])
+    if parts[0].strip():
+        return False
+    for verb, body in zip(parts[1::2], parts[2::2]):
+        for clause in (c.strip() for c in body.split(",")):
+            match = {"SET": _SET, "ADD": _ADD, "REMOVE": _REMOVE}[verb].match(clause)
+            if match is None or match.group(1) not in names:
+                return False
+            value = values.get(match.group(2)) if verb != "REMOVE" else None
+            if verb != "REMOVE" and (value is None or (verb == "ADD" and "N" not in value)):
+                return False
+            actions.append((verb, names[match.group(1)], value))
+    table = backend.get_table(op["TableName"])
+    hash_key, range_key = backend.get_keys_value(table, op["Key"])
+    current = table.get_item(hash_key, range_key)
+    before = copy.deepcopy(current)
+    changes: dict[str, Any] = {}
+    for verb, name, value in actions:
+        if verb == "SET":
+            changes[name] = DynamoType(value)
+        elif verb == "REMOVE":
+            changes[name] = None
+        else:
+            old = changes.get(name) or (current.attrs.get(name) if current is not None else None)
+            if old is not None and old.type != "N":
+                return False
+            total = Decimal(value["N"]) + (Decimal(old.value) if old is not None else 0)
+            changes[name] = DynamoType({"N": format(total, "f")})
+    if current is None:
+        current = Item(hash_key, range_key, op["Key"])
+    for name, value in changes.items():
+        if value is None:
+            current.attrs.pop(name, None)
+        else:
+            current.attrs[name] = value
+    if range_key is not None:
+        table.items[hash_key][range_key] = current
+    else:
+        table.items[hash_key] = current
+    if table.stream_shard is not None:
+        table.stream_shard.add(before, current)
+    return True
 
 
 def _rollback(undo: list[tuple[Any, Any, Any, Any]]) -> None:

@@ -1,8 +1,9 @@
 """`aiusage serve`: the whole stack on one machine, no Docker, no AWS account.
 
-An embedded moto server stands in for DynamoDB, SNS and Secrets Manager; the
-table comes from `shared/table.py`; HTTP requests run through the same
-authorizer and API handlers as in AWS (see `gateway.py`).
+An embedded moto server stands in for DynamoDB (and its stream), SNS and
+Secrets Manager; the table comes from `shared/table.py`; HTTP requests run
+through the same authorizer and API handlers as in AWS (see `gateway.py`), and
+the table's stream feeds the same aggregator handler as in AWS (see `stream.py`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class LocalStack:
         self.url = ""
         self._aws: Any = None
         self._http: Any = None
+        self._stream: Any = None
 
     def start(self) -> None:
         from aiusage.local.aws import EmbeddedAws, ensure_table, ensure_topic, use_local_aws
@@ -48,6 +50,12 @@ class LocalStack:
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
         # EMF metrics are for CloudWatch; locally they would only flood the terminal.
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+        # The write path's timing bounds at the scale of one machine (shared/config.py): the local
+        # stream is polled every 50 ms, so totals follow a write within a fraction of a second.
+        os.environ.setdefault("WRITE_BOUND_SECONDS", "1")
+        # A stream read through another server's API (moto serialises a record in milliseconds) lags more.
+        os.environ.setdefault("STREAM_LATENCY_SECONDS", "10" if o.dynamodb_endpoint else "0.5")
+        os.environ.setdefault("BUDGET_FENCE_SECONDS", "0.5")
 
         import boto3
 
@@ -59,14 +67,19 @@ class LocalStack:
         store.reset()
         ensure_table(store.client(), o.table)
 
+        from aiusage.local.stream import StreamPoller
+        from functions.aggregator.handler import lambda_handler as aggregator
         from shared import keys
 
+        self._stream = StreamPoller(o.table, aggregator, embedded=o.dynamodb_endpoint is None)
         self.admin_key = os.environ.get("AIUSAGE_ADMIN_KEY") or keys.KEY_PREFIX + secrets.token_urlsafe(32)
         keys.ensure_key(self.admin_key, "admin (aiusage serve)", ["admin"])
         if o.demo:
             from aiusage.local.demo import seed
 
             seed()
+            self._stream.drain()  # the demo's totals are in place before the first request
+        self._stream.start()
 
         from werkzeug.serving import make_server
 
@@ -83,6 +96,8 @@ class LocalStack:
     def stop(self) -> None:
         if self._http is not None:
             self._http.shutdown()
+        if self._stream is not None:
+            self._stream.stop()
         if self._aws is not None:
             self._aws.stop()
 

@@ -79,6 +79,8 @@ class RecordAnswer(_Out):
     duplicates: int = Field(ge=0)
     conflicts: int = Field(ge=0)
     results: list[RecordResult] = Field(description="One per posted event, in order (a Claude Code result gives one per model)")
+    received_at: str | None = Field(description="When the newest event of this request was written (null when none "
+                                                "was): totals count it once `stats.aggregated_through` passes this")
 
 
 class UsageBucket(_Out):
@@ -140,13 +142,20 @@ class ReadStats(_Out):
     dynamodb_requests: int = Field(ge=0)
 
 
+class UsageStats(ReadStats):
+    """What DynamoDB returned, and how fresh the totals are (they follow the event stream)."""
+
+    aggregated_through: str = Field(description="Every event written before this time is in the totals")
+    aggregation_lag_seconds: float = Field(ge=0, description="How far `aggregated_through` is behind now")
+
+
 class UsageAnswer(_Out):
     summary: UsageSummary
     aggregations: dict[str, dict[str, UsageBucket]] = Field(
         description="`by_<name>` for each name of `aggregation`, keyed by its value (`(none)` when unset)")
     rows: list[UsageRow]
     query: UsageQueryEcho
-    stats: ReadStats
+    stats: UsageStats
 
 
 class StoredEvent(_Out):
@@ -341,6 +350,9 @@ class BudgetStatus(_Out):
     thresholds_crossed: list[float]
     override_active: bool
     events: int
+    spend_as_of: str = Field(description="Spend counts every event written before this time (`aggregated_through`)")
+    backfill: Literal["pending", "done"] = Field(
+        description="pending: the events recorded before this budget (generation) are still to be counted")
 
 
 class Budget(_Out):
@@ -382,6 +394,7 @@ class CheckAnswer(_Out):
     retry_after: str | None = Field(description="For `queue`: the end of the budget's period")
     estimated_cost_usd: float | None
     budgets: list[BudgetDecision]
+    spend_as_of: str = Field(description="The decisions read spend counting every event written before this time")
 
 
 class HistoryEntry(_Out):

@@ -120,6 +120,13 @@ class Alerts(Construct):
                         queue.metric_approximate_number_of_messages_visible(period=FIVE_MINUTES, statistic="Maximum"),
                         0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD)
 
+    def add_stream_alarm(self, iterator_age: cloudwatch.IMetric, threshold: Duration) -> cloudwatch.Alarm:
+        """The aggregator falls behind the event stream (its mapping's IteratorAge, in milliseconds)."""
+        return self._alarm("AggregatorIteratorAge", "aggregator-iterator-age",
+                           f"Stream records wait longer than {threshold.to_seconds():g} s for the aggregator",
+                           iterator_age, threshold.to_milliseconds(),
+                           cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD)
+
     def _alarm(self, construct_id: str, name: str, description: str, metric: cloudwatch.IMetric, threshold: float,
                comparison: cloudwatch.ComparisonOperator) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(

@@ -1,6 +1,6 @@
 """The Lambda functions, each with its own least-privilege role, log group and settings.
 
-All six run from ONE asset (`infra/bundling.py`): the runtime dependencies plus
+All seven run from ONE asset (`infra/bundling.py`): the runtime dependencies plus
 `shared/` and `functions/`. The three API functions run the same handler module
 and differ only in their role; API Gateway sends each route to the function its
 scope calls for (`for_scope`), so a read-only route lands on a function that
@@ -12,8 +12,10 @@ Role by role (DynamoDB actions on the table ARN; `Query` also on
 | function   | DynamoDB                                                  | also                               |
 |------------|-----------------------------------------------------------|------------------------------------|
 | query      | GetItem BatchGetItem Query ConditionCheckItem (+ index)   | -                                  |
-| ingest     | read + PutItem UpdateItem (+ index)                       | sns:Publish (alerts)               |
+| ingest     | GetItem Query; PutItem only of event items (`EVENT#...`,  | -                                  |
+|            | `dynamodb:LeadingKeys`): it writes events and nothing else|                                    |
 | admin      | read + PutItem UpdateItem DeleteItem (+ index)            | sns:Publish (alerts)               |
+| aggregator | read + PutItem UpdateItem (+ index); the table's stream   | sns:Publish (alerts)               |
 | authorizer | GetItem UpdateItem                                        | -                                  |
 | reports    | read + PutItem UpdateItem (+ index); DeleteItem only in   | sns:Publish (alerts)               |
 |            | its idempotency partition (`dynamodb:LeadingKeys`)        |                                    |
@@ -52,6 +54,7 @@ API_HANDLER = "functions.api.handler.lambda_handler"
 AUTHORIZER_HANDLER = "functions.authorizer.handler.lambda_handler"
 REPORTS_HANDLER = "functions.reports.handler.lambda_handler"
 NOTIFIER_HANDLER = "functions.notifier.handler.lambda_handler"
+AGGREGATOR_HANDLER = "functions.aggregator.handler.lambda_handler"
 # The reports function's Powertools idempotency records (PK `IDEMPOTENCY#<function>`, shared/table.py).
 REPORTS_IDEMPOTENCY_PARTITION = f"{schema.IDEMPOTENCY_PARTITION_PREFIX}reports"
 GITHUB_JWKS_URL = "https://token.actions.githubusercontent.com/.well-known/jwks"
@@ -60,6 +63,8 @@ POWERTOOLS_SERVICE = "aiusage"
 
 READ = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem")
 PUT_UPDATE = ("dynamodb:PutItem", "dynamodb:UpdateItem")
+# The ingest function reads prices (and an event it could not overwrite) and puts events.
+INGEST_READ = ("dynamodb:GetItem", "dynamodb:Query")
 DELETE = ("dynamodb:DeleteItem",)
 PUBLISH_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 
@@ -84,6 +89,8 @@ class FunctionSpec:
     environment: dict[str, str] = field(default_factory=dict)
     # Partitions (PK values) whose items the function may delete, and nothing else.
     delete_partitions: tuple[str, ...] = ()
+    # Partition key patterns (IAM StringLike) of the only items the function may put.
+    put_partitions: tuple[str, ...] = ()
 
 
 class Functions(Construct):
@@ -105,12 +112,17 @@ class Functions(Construct):
             1024, seconds29, READ, reads_indexes=True))
         self.ingest = self._function(FunctionSpec(
             "Ingest", API_HANDLER, "aiusage HTTP API: usage:write routes (POST /ai_usage)",
-            1024, seconds29, READ + PUT_UPDATE, reads_indexes=True, publishes_alerts=True))
+            1024, seconds29, INGEST_READ, put_partitions=(f"{schema.EVENT_PREFIX}*",)))
         self.admin = self._function(FunctionSpec(
             "Admin", API_HANDLER, "aiusage HTTP API: admin routes (budgets, prices, keys, repricing, reports)",
-            1024, seconds29, READ + PUT_UPDATE + DELETE, reads_indexes=True, publishes_alerts=True,
-            # A budget backfill reads the by-day GSI, which DynamoDB updates eventually: let it settle.
-            environment={"BACKFILL_SETTLE_SECONDS": "1"}))
+            1024, seconds29, READ + PUT_UPDATE + DELETE, reads_indexes=True, publishes_alerts=True))
+        self.aggregator = self._function(FunctionSpec(
+            "Aggregator", AGGREGATOR_HANDLER,
+            "aiusage aggregator: folds the event stream into totals and budget spend, runs budget backfills",
+            1024, Duration.minutes(5), READ + PUT_UPDATE, reads_indexes=True, publishes_alerts=True,
+            asynchronous=True,
+            # A budget backfill reads the service GSI, which DynamoDB updates eventually: let it settle.
+            environment={"BACKFILL_SETTLE_SECONDS": "2"}))
         self.authorizer = self._function(FunctionSpec(
             "Authorizer", AUTHORIZER_HANDLER, "aiusage HTTP API Lambda authorizer: API keys and GitHub OIDC",
             512, Duration.seconds(10), ("dynamodb:GetItem", "dynamodb:UpdateItem"),
@@ -151,7 +163,7 @@ class Functions(Construct):
     @property
     def all(self) -> dict[str, lambda_.Function]:
         return {"Query": self.query, "Ingest": self.ingest, "Admin": self.admin, "Authorizer": self.authorizer,
-                "Reports": self.reports, "Notifier": self.notifier}
+                "Reports": self.reports, "Notifier": self.notifier, "Aggregator": self.aggregator}
 
     # --- building blocks ------------------------------------------------------------------
 
@@ -166,6 +178,10 @@ class Functions(Construct):
             resources=[log_group.log_group_arn]))
         role.add_to_principal_policy(iam.PolicyStatement(
             sid="Table", actions=list(spec.table_actions), resources=[self._table.table.table_arn]))
+        if spec.put_partitions:
+            role.add_to_principal_policy(iam.PolicyStatement(
+                sid="PutOwnItemsOnly", actions=["dynamodb:PutItem"], resources=[self._table.table.table_arn],
+                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(spec.put_partitions)}}))
         if spec.delete_partitions:
             role.add_to_principal_policy(iam.PolicyStatement(
                 sid="DeleteOwnPartitionsOnly", actions=list(DELETE), resources=[self._table.table.table_arn],
@@ -221,7 +237,8 @@ class Functions(Construct):
         nag.acknowledge(fn, "Serverless-LambdaLatestVersion", _RUNTIME_REASON)
         nag.acknowledge(role, "AwsSolutions-IAM5[Resource::*]",
                         "X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords, added by CDK for "
-                        "Tracing.ACTIVE) supports no resource-level permissions: '*' is the only valid resource.")
+                        "Tracing.ACTIVE) and, for the aggregator's stream mapping, dynamodb:ListStreams support no "
+                        "resource-level permissions: '*' is the only valid resource.")
         if spec.asynchronous:
             nag.acknowledge(fn, "Serverless-LambdaAsyncFailureDestination",
                             "Failed asynchronous invocations go to the function's SQS dead-letter queue "

@@ -5,6 +5,9 @@ Keys, attribute types, GSIs and their projections all come from
 same definition the local server and the tests create their tables from;
 nothing here restates an index.
 
+The table's stream (new and old images) feeds the aggregator function, which
+folds events into the cells and budget spend (SPEC 13).
+
 Encryption: the AWS managed KMS key (`aws/dynamodb`). Items are usage counts,
 costs and SHA-256 hashes of API keys (never the keys), so the table gains
 nothing from a key policy of its own, while a customer managed key would cost
@@ -46,6 +49,8 @@ class UsageTable(Construct):
             removal_policy=RemovalPolicy.RETAIN,
             time_to_live_attribute=schema.TTL_ATTRIBUTE,
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            # The aggregator follows the event stream (shared/aggregation.py, infra/constructs/aggregation.py).
+            stream=dynamodb.StreamViewType(schema.STREAM_VIEW_TYPE),
         )
         for gsi in schema.GSIS:
             self.table.add_global_secondary_index(

@@ -25,6 +25,7 @@ class Server:
     url: str
     process: subprocess.Popen
     output: list[str] = field(default_factory=list)
+    last_write: str = ""  # the newest `received_at` this server answered a POST /ai_usage with
 
     def request(self, method: str, path: str, body: Any = None, key: str | None = ADMIN_KEY,
                 headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
@@ -43,12 +44,32 @@ class Server:
             raw, status, hdrs = exc.read(), exc.code, {k.lower(): v for k, v in exc.headers.items()}
         text = raw.decode()
         try:
-            return status, json.loads(text), hdrs
+            answer = json.loads(text)
         except ValueError:
             return status, text, hdrs
+        if method == "POST" and path.split("?")[0] == "/ai_usage" and isinstance(answer, dict):
+            self.last_write = max(self.last_write, answer.get("received_at") or "")
+        return status, answer, hdrs
 
-    def wait_aggregated(self, timeout: float = 30) -> None:
-        """Return once every event recorded so far counts in the totals (see tests/support/aggregation.py)."""
+    def wait_aggregated(self, timeout: float = 30, since: str | None = None) -> None:
+        """Return once every event written through this server (or up to `since`) counts in the totals.
+
+        As a user would: poll `GET /ai_usage` until `stats.aggregated_through` passes the last write.
+        """
+        since = since or self.last_write
+        deadline = time.monotonic() + timeout
+        while True:
+            status, answer, _ = self.request("GET", "/ai_usage?aggregation=day")
+            assert status == 200, answer
+            status, listing, _ = self.request("GET", "/budgets")
+            assert status == 200, listing
+            pending = [b["budget_id"] for b in listing["budgets"] if b["status"]["backfill"] != "done"]
+            if answer["stats"]["aggregated_through"] >= since and not pending:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"totals not aggregated through {since} after {timeout} s: {answer['stats']}, "
+                                     f"budgets still backfilling: {pending}")
+            time.sleep(0.1)
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -53,6 +53,7 @@ def test_post_then_read_back_exactly_over_http(demo_server):
     assert status == 200 and body["accepted"] == 4
     status, body, _ = demo_server.request("POST", "/ai_usage", {"events": events})
     assert body["duplicates"] == 4
+    demo_server.wait_aggregated()  # totals follow the event stream (stats.aggregated_through)
     status, body, _ = demo_server.request("GET", f"/ai_usage?start_date={day}&end_date={day2}&aggregation=day")
     assert body["summary"]["total_cost_usd"] == 0.014  # 4 x (1000 x 2.5 + 100 x 10) / 1e6
     assert body["summary"]["events"] == 4
@@ -91,6 +92,7 @@ def test_external_dynamodb_keys_cli_and_restart_keep_the_data(moto_endpoint):
         server.stop()
     again = start_server("--dynamodb-endpoint", moto_endpoint, "--table", "e2e-ext", env=env)
     try:
+        again.wait_aggregated(since=server.last_write)
         status, body, _ = again.request("GET", "/ai_usage?start_date=2026-11-20&end_date=2026-11-20")
         assert body["summary"]["events"] == 1 and body["summary"]["total_cost_usd"] == 0.0025
         assert again.request("POST", "/ai_usage", event, key=key)[1]["duplicates"] == 1

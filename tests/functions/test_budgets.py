@@ -10,6 +10,7 @@ import boto3
 import pytest
 
 from shared import budgets, ingest
+from tests.support.aggregation import drain
 
 
 def now_ts(seconds_ago: int = 5) -> str:
@@ -272,8 +273,10 @@ def test_token_limit_and_tag_scope(api):
 
 def test_usage_path_emits_emf_metrics(api, capsys):
     put_budget(api, "m", limit_usd=50)
+    drain()
     capsys.readouterr()
-    spend(api, "emf", 10)
+    spend(api, "emf", 10)  # ingest emits the usage metrics, the aggregator BudgetUtilization
+    drain()
     blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
     by_dims = {tuple(b["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]): b for b in blobs}
     assert by_dims[("service",)]["service"] == "anthropic"
@@ -290,8 +293,8 @@ def test_status_at_a_fixed_time_in_berlin(api):
     spend(api, "oct", 100, ts="2026-10-31T22:30:00Z")
     spend(api, "nov", 30, ts="2026-10-31T23:30:00Z")
     spend(api, "nov2", 30, ts="2026-11-10T12:00:00Z")
-    _, found = budgets.load_all()
-    b = next(x for x in found if x.budget_id == "berlin")
+    drain()
+    b = next(x for x in budgets.load_all() if x.budget_id == "berlin")
     now = datetime(2026, 11, 11, 23, 0, tzinfo=UTC)  # 10 days into the Berlin month
     s = budgets.status(b, now)
     assert (s["period_start"], s["period_end"]) == ("2026-11-01T00:00:00+01:00", "2026-12-01T00:00:00+01:00")

@@ -21,8 +21,11 @@ EVENT = {"event_id": "e-1", "timestamp": "2026-11-21T09:30:00Z", "service": "ope
 def test_single_event_is_priced_and_stored(api):
     answer = api.post("/ai_usage", EVENT)
     assert answer.status == 200, answer
-    assert answer.json() == {"accepted": 1, "duplicates": 0, "conflicts": 0, "results": [
+    body = answer.json()
+    received_at = body.pop("received_at")
+    assert body == {"accepted": 1, "duplicates": 0, "conflicts": 0, "results": [
         {"event_id": "e-1", "status": "created", "cost_usd": 0.001973, "cost_source": "computed"}]}
+    assert received_at.endswith("Z") and received_at[:4] >= "2026"  # when it was written: totals count it from there
     summary = totals(api)["summary"]
     assert summary["total_cost_usd"] == 0.001973  # 0.0019725 rounded half-up once, at the edge
     assert (summary["input_tokens"], summary["cache_read_tokens"], summary["output_tokens"]) == (1117, 1024, 46)

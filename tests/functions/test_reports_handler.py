@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aiusage.local.gateway import LambdaContext
+from tests.support.aggregation import drain
 
 
 def context() -> LambdaContext:
@@ -58,10 +59,12 @@ def test_a_retried_invocation_neither_regenerates_nor_republishes(api, topic_mes
 
     record(api, "h-1", "2026-11-14", 1.0)
     record(api, "h-2", "2026-11-15", 2.5)
+    drain()
     event = {"kind": "daily", "period": "2026-11-15"}
     first = lambda_handler(event, context())
     assert first["total_cost_usd"] == 2.5 and first["published"] is True
     record(api, "h-3", "2026-11-15", 1.0)  # arrives between the run and EventBridge's retry
+    drain()
     second = lambda_handler(event, context())
     assert second == first  # the first run's answer, from the idempotency record
 
@@ -93,6 +96,7 @@ def test_a_failed_run_leaves_no_record_so_the_retry_runs_again(api, topic_messag
     from shared import alerts
 
     record(api, "f-1", "2026-11-15", 0.75)
+    drain()
     real_publish = alerts.publish
     calls = []
 

@@ -12,7 +12,7 @@ from shared import table as schema
 
 pytestmark = pytest.mark.infra
 
-FUNCTIONS = ("Query", "Ingest", "Admin", "Authorizer", "Reports", "Notifier")
+FUNCTIONS = ("Query", "Ingest", "Admin", "Authorizer", "Reports", "Notifier", "Aggregator")
 HANDLERS = {
     "Query": "functions.api.handler.lambda_handler",
     "Ingest": "functions.api.handler.lambda_handler",
@@ -20,26 +20,32 @@ HANDLERS = {
     "Authorizer": "functions.authorizer.handler.lambda_handler",
     "Reports": "functions.reports.handler.lambda_handler",
     "Notifier": "functions.notifier.handler.lambda_handler",
+    "Aggregator": "functions.aggregator.handler.lambda_handler",
 }
 READ = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"}
 DYNAMODB_ACTIONS = {
     "Query": READ,
-    "Ingest": READ | {"dynamodb:PutItem", "dynamodb:UpdateItem"},
+    "Ingest": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"},
     "Admin": READ | {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
     "Authorizer": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
     "Reports": READ | {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
     "Notifier": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+    "Aggregator": READ | {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DescribeStream", "dynamodb:GetRecords",
+                          "dynamodb:GetShardIterator", "dynamodb:ListStreams"},
 }
+STREAM_READ = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
 LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 PUBLISH = {"sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"}
 ALL_ACTIONS = {
     "Query": LOGS | XRAY | DYNAMODB_ACTIONS["Query"],
-    "Ingest": LOGS | XRAY | DYNAMODB_ACTIONS["Ingest"] | PUBLISH,
+    "Ingest": LOGS | XRAY | DYNAMODB_ACTIONS["Ingest"],
     "Admin": LOGS | XRAY | DYNAMODB_ACTIONS["Admin"] | PUBLISH,
     "Authorizer": LOGS | XRAY | DYNAMODB_ACTIONS["Authorizer"],
     "Reports": LOGS | XRAY | DYNAMODB_ACTIONS["Reports"] | PUBLISH | {"sqs:SendMessage"},
     "Notifier": LOGS | XRAY | DYNAMODB_ACTIONS["Notifier"] | {"sqs:SendMessage", "secretsmanager:GetSecretValue"},
+    "Aggregator": LOGS | XRAY | DYNAMODB_ACTIONS["Aggregator"] | PUBLISH | {"sqs:SendMessage", "sqs:GetQueueAttributes",
+                                                                           "sqs:GetQueueUrl"},
 }
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
                  "dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate", "dynamodb:PartiQLDelete", "sns:Publish"}
@@ -142,9 +148,9 @@ def test_function_environment(synth):
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "AIUsage"
         assert env["POWERTOOLS_SERVICE_NAME"] and env["LOG_LEVEL"] == "INFO"
         assert env["STAGE"] == "test" and env["RAW_RETENTION_DAYS"] == "400"
-        assert (env.get("ALERTS_TOPIC_ARN") == topic_ref) == (name in ("Ingest", "Admin", "Reports")), name
-    admin = synth.resources[_fn_id(synth, "Admin")]["Properties"]["Environment"]["Variables"]
-    assert admin["BACKFILL_SETTLE_SECONDS"] == "1"  # budget backfills wait for the by-day GSI
+        assert (env.get("ALERTS_TOPIC_ARN") == topic_ref) == (name in ("Admin", "Reports", "Aggregator")), name
+    aggregator = synth.resources[_fn_id(synth, "Aggregator")]["Properties"]["Environment"]["Variables"]
+    assert aggregator["BACKFILL_SETTLE_SECONDS"] == "2"  # budget backfills wait for the service GSI
     authorizer = synth.resources[_fn_id(synth, "Authorizer")]["Properties"]["Environment"]["Variables"]
     assert authorizer["GITHUB_OIDC_AUDIENCE"] == "aiusage"
     assert authorizer["GITHUB_OIDC_ALLOWLIST"] == "octo-org,other-org/one-repo"
@@ -185,8 +191,11 @@ def test_resources_are_arns_not_star(synth, name):
     for statement in _statements(synth, name):
         actions = set(_list(statement["Action"]))
         resources = _list(statement["Resource"])
-        if actions <= XRAY:
-            assert resources == ["*"]  # X-Ray has no resource-level permissions
+        if actions <= XRAY or actions == {"dynamodb:ListStreams"}:
+            assert resources == ["*"]  # X-Ray and ListStreams have no resource-level permissions
+            continue
+        if actions <= STREAM_READ:
+            assert name == "Aggregator" and resources == [{"Fn::GetAtt": [_table_id(synth), "StreamArn"]}]
             continue
         assert "*" not in resources, statement
         if any(a.startswith("dynamodb:") for a in actions):
@@ -201,6 +210,9 @@ def test_resources_are_arns_not_star(synth, name):
             assert resources == [{"Fn::GetAtt": [synth.logical_id(stack.alerts.key), "Arn"]}]
         elif actions == {"sqs:SendMessage"}:
             assert resources == [{"Fn::GetAtt": [synth.logical_id(stack.functions.dead_letter_queues[name]), "Arn"]}]
+        elif actions == {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}:
+            assert name == "Aggregator"  # the stream mapping's on-failure destination
+            assert resources == [{"Fn::GetAtt": [synth.logical_id(stack.aggregation.failures), "Arn"]}]
         elif actions == LOGS:
             assert resources == [{"Fn::GetAtt": [synth.logical_id(stack.functions.log_groups[name]), "Arn"]}]
         elif actions == {"secretsmanager:GetSecretValue"}:
@@ -221,7 +233,7 @@ def test_reports_deletes_only_its_idempotency_records(synth):
 def test_index_access_only_where_the_gsis_are_read(synth):
     for name in FUNCTIONS:
         has_index = any(json.dumps(s["Resource"]).endswith('"/index/*"]]}') for s in _statements(synth, name))
-        assert has_index == (name in ("Query", "Ingest", "Admin", "Reports")), name
+        assert has_index == (name in ("Query", "Admin", "Reports", "Aggregator")), name
 
 
 # --- HTTP API --------------------------------------------------------------------------------
@@ -306,9 +318,10 @@ def test_unknown_scope_fails_the_synth(synth):
 # --- schedules -------------------------------------------------------------------------------
 
 def test_report_schedules(synth):
-    rules = synth.of_type("AWS::Events::Rule")
-    expected = {"daily": "cron(0 6 * * ? *)", "weekly": "cron(0 6 ? * MON *)", "monthly": "cron(0 6 1 * ? *)"}
     reports_arn = {"Fn::GetAtt": [_fn_id(synth, "Reports"), "Arn"]}
+    rules = {k: r for k, r in synth.of_type("AWS::Events::Rule").items()
+             if r["Properties"]["Targets"][0]["Arn"] == reports_arn}
+    expected = {"daily": "cron(0 6 * * ? *)", "weekly": "cron(0 6 ? * MON *)", "monthly": "cron(0 6 1 * ? *)"}
     dlq_arn = {"Fn::GetAtt": [synth.logical_id(synth.stack.functions.dead_letter_queues["Reports"]), "Arn"]}
     seen = {}
     for rule in rules.values():
@@ -352,7 +365,7 @@ def test_topic_subscribers(synth):
 
 def test_dead_letter_queues_encrypted_tls_only_and_wired(synth):
     queues = synth.of_type("AWS::SQS::Queue")
-    assert len(queues) == 2
+    assert len(queues) == 4  # the reports', notifier's and aggregator's, and the stream's on-failure destination
     for queue_id, queue in queues.items():
         props = queue["Properties"]
         assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props
@@ -360,7 +373,7 @@ def test_dead_letter_queues_encrypted_tls_only_and_wired(synth):
                      if {"Ref": queue_id} in p["Properties"]["Queues"]]
         assert any(s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
                    for s in policy["Properties"]["PolicyDocument"]["Statement"])
-    for name in ("Reports", "Notifier"):
+    for name in ("Reports", "Notifier", "Aggregator"):
         fn = synth.resources[_fn_id(synth, name)]["Properties"]
         dlq = synth.logical_id(synth.stack.functions.dead_letter_queues[name])
         assert fn["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [dlq, "Arn"]}}
@@ -405,14 +418,15 @@ def test_function_api_and_dlq_alarms(synth):
         watched = {a["Dimensions"][0]["Value"]["Ref"] for a in alarms
                    if a.get("MetricName") == metric and a["Namespace"] == "AWS/Lambda"}
         assert watched == {_fn_id(synth, n) for n in FUNCTIONS}, metric
-    for alarm in (a for a in alarms if a.get("Namespace") == "AWS/Lambda"):
+    for alarm in (a for a in alarms if a.get("MetricName") in ("Errors", "Throttles")):
         assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     (api5xx,) = [a for a in alarms if a.get("MetricName") == "5xx"]
     assert api5xx["Namespace"] == "AWS/ApiGateway"
     assert api5xx["Dimensions"] == [{"Name": "ApiId", "Value": {"Ref": synth.logical_id(synth.stack.http_api.api)}}]
     dlq = [a for a in alarms if a.get("MetricName") == "ApproximateNumberOfMessagesVisible"]
     assert {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in dlq} == {
-        synth.logical_id(q) for q in synth.stack.functions.dead_letter_queues.values()}
+        synth.logical_id(q) for q in [*synth.stack.functions.dead_letter_queues.values(),
+                                      synth.stack.aggregation.failures]}
     for alarm in dlq:
         assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
 
@@ -430,3 +444,41 @@ def test_outputs(synth):
     assert outputs["TableName"]["Value"] == {"Ref": _table_id(synth)}
     assert "execute-api" in json.dumps(outputs["ApiUrl"]["Value"])
     assert outputs["AlertsTopicArn"]["Value"] == {"Ref": synth.logical_id(synth.stack.alerts.topic)}
+
+
+# --- aggregation (SPEC 13) ------------------------------------------------------------------------
+
+def test_table_stream_feeds_the_aggregator_with_event_records_only(synth):
+    table = synth.resources[_table_id(synth)]["Properties"]
+    assert table["StreamSpecification"] == {"StreamViewType": schema.STREAM_VIEW_TYPE} == {
+        "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    (mapping,) = synth.of_type("AWS::Lambda::EventSourceMapping").values()
+    props = mapping["Properties"]
+    assert props["EventSourceArn"] == {"Fn::GetAtt": [_table_id(synth), "StreamArn"]}
+    assert props["FunctionName"] == {"Ref": _fn_id(synth, "Aggregator")}
+    assert [json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"]] == list(schema.AGGREGATOR_FILTERS)
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["BisectBatchOnFunctionError"] is True and props["ParallelizationFactor"] == 1
+    assert (props["BatchSize"], props["MaximumBatchingWindowInSeconds"]) == (1000, 1)
+    assert props["TumblingWindowInSeconds"] > 0  # what puts the shard id in every event
+    assert props["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": [synth.logical_id(synth.stack.aggregation.failures), "Arn"]}
+
+
+def test_aggregator_ticks_every_minute_and_its_lag_is_alarmed(synth):
+    aggregator_arn = {"Fn::GetAtt": [_fn_id(synth, "Aggregator"), "Arn"]}
+    (tick,) = [r["Properties"] for r in synth.of_type("AWS::Events::Rule").values()
+               if r["Properties"]["Targets"][0]["Arn"] == aggregator_arn]
+    assert tick["ScheduleExpression"] == "rate(1 minute)"
+    dlq = synth.logical_id(synth.stack.functions.dead_letter_queues["Aggregator"])
+    assert tick["Targets"][0]["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [dlq, "Arn"]}}
+    (age,) = [a for a in _alarms(synth) if a.get("MetricName") == "IteratorAge"]
+    assert age["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": _fn_id(synth, "Aggregator")}}]
+    assert (age["Threshold"], age["ComparisonOperator"]) == (60_000, "GreaterThanThreshold")
+
+
+def test_ingest_role_puts_event_items_and_nothing_else(synth):
+    writes = [s for s in _statements(synth, "Ingest") if set(_list(s["Action"])) & WRITE_ACTIONS]
+    (put,) = writes
+    assert _list(put["Action"]) == ["dynamodb:PutItem"]
+    assert put["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{schema.EVENT_PREFIX}*"]}}

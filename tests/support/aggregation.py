@@ -1,18 +1,38 @@
 """Waiting for totals to catch up with recorded events.
 
-Totals (`GET /ai_usage`, budget spend, reports) are being moved off the
-ingest path onto a stream aggregator (issue 12). Tests that read a total
-after recording events call one of these first, so they keep passing once
-aggregation is asynchronous:
+Totals (`GET /ai_usage`, budget spend, reports) follow the table's stream:
+the aggregator folds recorded events in seconds later (SPEC 13). Tests that
+read a total after recording events wait for it the way a user would:
 
-- `drain()` in-process (the `aws` fixture): apply every pending change now;
-- `Server.wait_aggregated()` (tests/e2e/conftest.py) against `aiusage serve`.
-
-Today totals are written with each event, so there is nothing to wait for.
+- `drain()` in-process (the `aws` fixture): play the event source mapping
+  now (`aiusage.local.stream.StreamPoller`) until the stream is empty and no
+  budget backfill is still due;
+- `Server.wait_aggregated()` (tests/e2e/conftest.py) against `aiusage serve`:
+  poll `GET /ai_usage` until `stats.aggregated_through` passes the last write.
 """
 
 from __future__ import annotations
 
+import os
+from typing import Any
 
-def drain() -> None:
-    """Apply every recorded event to the totals before the test reads them."""
+_POLLERS: dict[str, Any] = {}
+
+
+def poller() -> Any:
+    """The stream poller of the current moto table (one per table, so it keeps its place in the stream)."""
+    from aiusage.local.stream import StreamPoller
+    from functions.aggregator.handler import lambda_handler
+    from shared import store
+
+    table = os.environ["TABLE_NAME"]
+    arn = store.client().describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    if arn not in _POLLERS:
+        _POLLERS.clear()
+        _POLLERS[arn] = StreamPoller(table, lambda_handler, window=0, embedded=True)
+    return _POLLERS[arn]
+
+
+def drain(timeout: float = 60) -> None:
+    """Apply every recorded event to the totals (and run due budget backfills) before the test reads them."""
+    poller().drain(timeout)

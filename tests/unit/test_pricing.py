@@ -3,7 +3,8 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from shared.models import Counts, UsageEvent
+from shared.events import UsageEvent
+from shared.models import Counts
 from shared.pricing import PriceOverride, price_event, quote
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from functions.api.answers import TEXT, answer
 from functions.api.request import json_body
-from shared import ingest, query
+from shared import ingest, query, repricing
 from shared.models import EstimateIn, RepriceIn, UsageBatchIn, UsageEventIn
 
 router = APIGatewayHttpRouter()
@@ -105,7 +105,7 @@ def estimate(body: Annotated[EstimateIn, Body()] = None) -> dict:
 def reprice(body: Annotated[RepriceIn, Body()] = None) -> dict:
     """Price the `unpriced` events of a date range whose price is now known (`admin`).
 
-    Every total (cells, budgets) is updated exactly once per repriced event.
+    Every total (cells, budgets) is updated exactly once per repriced event, as the
+    aggregator folds the change in (seconds later: see `stats.aggregated_through`).
     """
-    body = json_body(router.current_event.raw_event)
-    return ingest.reprice_body(body)
+    return repricing.reprice_body(json_body(router.current_event.raw_event))

@@ -1,0 +1,44 @@
+"""How fresh the totals are (SPEC 4.5): a time before which every written event is counted.
+
+Totals follow the event stream (`shared/aggregation.py`); every answer built
+from them says how far aggregation has come, from the stream checkpoints the
+aggregator keeps (listed together under GSI2 `CHECKPOINTS`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared import store, table
+from shared.config import settings
+from shared.events import parse_ts
+from shared.models import format_ts
+
+
+def aggregated_through(now: datetime | None = None, stats: store.ReadStats | None = None) -> datetime:
+    """A time before which every written event counts in the totals.
+
+    Per stream shard: one the aggregator applied recently is through its newest
+    applied write, less the write bound (an event stamped earlier was stored
+    before that write, so the shard delivered it first); a shard quiet for
+    longer than the write bound plus the stream's latency has delivered
+    everything up to that long ago. The answer is the least over the shards.
+    """
+    now = now or datetime.now(UTC)
+    s = settings()
+    bound = timedelta(seconds=s.write_bound_seconds)
+    quiet = bound + timedelta(seconds=s.stream_latency_seconds)
+    through = now - quiet
+    for item in store.query_all(table.CHECKPOINTS_LISTING, index=table.GSI_LISTINGS, stats=stats):
+        if now - parse_ts(item["applied_at"]) < quiet:
+            through = min(through, parse_ts(item["through"]) - bound)
+    return through
+
+
+def freshness_json(now: datetime | None = None, stats: store.ReadStats | None = None) -> dict[str, Any]:
+    """`aggregated_through` and the lag behind `now`, for an answer's `stats`."""
+    now = now or datetime.now(UTC)
+    through = aggregated_through(now, stats)
+    return {"aggregated_through": format_ts(through),
+            "aggregation_lag_seconds": round(max((now - through).total_seconds(), 0.0), 3)}

@@ -1,0 +1,74 @@
+"""Repricing (`POST /ai_usage/reprice`): price the `unpriced` events of a date range once a price exists.
+
+Unpriced events are listed by the sparse GSI2 `UNPRICED#<month>#<shard>`.
+Each is repriced with one conditional update (`cost_source = unpriced`, so a
+concurrent second reprice is a no-op) that also takes it off that index and
+keeps what it counted before (`repriced_from`). Totals follow through the
+same stream as new events: the aggregator adds the MODIFY's difference (new
+image minus old) to every cell and budget, exactly once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from shared import events, pricing, store, table
+from shared.errors import ValidationFailed
+from shared.events import UsageEvent
+from shared.models import RepriceIn, format_ts, parse
+
+MAX_RANGE_DAYS = 400
+UPDATE_ATTEMPTS = 6
+
+
+def reprice_body(body: Any) -> dict[str, Any]:
+    """`POST /ai_usage/reprice {"start_date", "end_date"}`."""
+    request = parse(RepriceIn, body, "reprice request")
+    return reprice_unpriced(request.start_date, request.end_date)
+
+
+def reprice_unpriced(start: date, end: date) -> dict[str, Any]:
+    """Price the `unpriced` events dated in [start, end] whose price is now known."""
+    if start > end:
+        raise ValidationFailed.at(["start_date"], "is after end_date")
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise ValidationFailed.at(["end_date"], f"the range is longer than {MAX_RANGE_DAYS} days")
+    bounds = table.time_sort_bounds(f"{start.isoformat()}T", f"{(end + timedelta(days=1)).isoformat()}T")
+    examined = repriced = 0
+    overrides: dict[str, list[pricing.PriceOverride]] = {}
+    month = start.replace(day=1)
+    while month <= end:
+        for shard in table.shard_range(table.EVENT_INDEX_SHARDS):
+            for item in store.query_all(table.unpriced_partition(month.strftime("%Y-%m"), shard),
+                                        index=table.GSI_LISTINGS, sk_between=bounds):
+                examined += 1
+                repriced += _reprice_one(events.from_item(item), overrides)
+        month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return {"examined": examined, "repriced": repriced, "still_unpriced": examined - repriced}
+
+
+def _reprice_one(e: UsageEvent, overrides: dict[str, list[pricing.PriceOverride]]) -> bool:
+    if e.service not in overrides:
+        overrides[e.service] = pricing.load_overrides({e.service})
+    before_cost, before_credits = e.cost_usd, e.credits
+    pricing.price_event(e, None, overrides[e.service])
+    if e.cost_source != "computed":
+        return False
+    values: dict[str, Any] = {"cost_usd": e.cost_usd, "cost_source": "computed", "price_source": e.price_source,
+                              "price_version": e.price_version,
+                              "repriced_from": {"cost_usd": before_cost or 0, "credits": before_credits}}
+    if e.credits is not None:
+        values["credits"] = e.credits
+    for attempt in range(1, UPDATE_ATTEMPTS + 1):
+        # Stamped before each attempt, like an ingest put (the write bound of shared/aggregation.py).
+        values["written_at"] = format_ts(datetime.now(UTC))
+        try:
+            return store.update_event(table.event_key(e.event_id), values, remove=("GSI2PK", "GSI2SK"),
+                                      if_equal=("cost_source", "unpriced"))
+        except Exception as exc:
+            if attempt < UPDATE_ATTEMPTS and store.is_transient(exc):
+                store.backoff(attempt)
+                continue
+            raise
+    return False
