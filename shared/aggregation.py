@@ -8,13 +8,16 @@ old one in every hour, day and dimension cell and in the spend item of every
 budget that counts it — so an insert adds an event and a reprice adds exactly
 its difference. A batch of 1,000 events writes a few dozen cells once.
 
-Exactly once: each transaction applies a run of consecutive records together
-with the shard's checkpoint (`STREAM#<shard>`), on condition that the
-checkpoint is still below the run's first sequence number. A redelivered,
-retried or bisected batch skips what the checkpoint already covers; a crash
-between transactions loses nothing and counts nothing twice. Runs are cut so
-that a transaction holds at most 100 items; a single record needing more is
-applied in parts the checkpoint also tracks.
+Exactly once: a batch's deltas are applied together with the shard's
+checkpoint (`STREAM#<shard>`), on condition that the checkpoint is still
+below the batch's first sequence number. When they need more than one
+transaction (100 items each), the first also stores the remaining parts as
+the shard's pending batch, each later one applies the next part on condition
+that the one before it is done, and the last moves the checkpoint. A
+redelivered, retried or bisected batch skips what the checkpoint covers and
+first finishes a pending batch; a crash between transactions loses nothing
+and counts nothing twice. Each item is written once per batch, so a hot cell
+takes one transaction per batch however many users, jobs or batches it holds.
 
 Budgets: a budget generation counts, here, the records written (stamped) from
 its `live_from` on; the records stamped before it are its backfill's
@@ -24,8 +27,10 @@ threshold and forecast alerts (once each, by dedup key) and `BudgetUtilization`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+import json
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,6 +39,7 @@ from shared.events import UsageEvent
 from shared.models import format_ts
 from shared.rollups import CellDelta, Totals, event_cells
 
+logger = logging.getLogger(__name__)
 MAX_TRANSACTION_ITEMS = store.MAX_TRANSACTION_ITEMS
 SEQUENCE_WIDTH = 40  # DynamoDB Streams sequence numbers are 21..40 digits: padded, text order is number order
 CHECKPOINT_RETENTION = timedelta(days=2)  # the stream keeps records 24 hours
@@ -103,70 +109,34 @@ def _add(deltas: dict[Key, CellDelta], key: Key, attributes: dict[str, str], tot
         delta.totals.add(totals)
 
 
-@dataclass
-class Run:
-    """Records applied in one transaction with the checkpoint: whole ones, or one record's part."""
-
-    changes: list[Change]
-    deltas: dict[Key, CellDelta]
-    part: int = 0  # 1..parts when one record is split over several transactions
-    parts: int = 0
-
-    @property
-    def first(self) -> Change:
-        return self.changes[0]
-
-    @property
-    def last(self) -> Change:
-        return self.changes[-1]
-
-
-def plan(changes: Sequence[Change], active: Sequence[budgets.Budget]) -> list[Run]:
-    """Cut consecutive changes into transactions of at most 100 items (the checkpoint is one)."""
-    room = MAX_TRANSACTION_ITEMS - 1
-    runs: list[Run] = []
-    current: Run | None = None
-    for change in changes:
-        deltas = change_deltas(change, active)
-        if len(deltas) > room:  # one record alone needs more: split it
-            if current is not None:
-                runs.append(current)
-                current = None
-            keys = sorted(deltas)
-            parts = [keys[i:i + room] for i in range(0, len(keys), room)]
-            runs += [Run([change], {k: deltas[k] for k in part}, n, len(parts)) for n, part in enumerate(parts, 1)]
-            continue
-        if current is not None and len(current.deltas.keys() | deltas.keys()) > room:
-            runs.append(current)
-            current = None
-        if current is None:
-            current = Run([], {})
-        current.changes.append(change)
-        for key, delta in deltas.items():
-            _add(current.deltas, key, delta.attributes, delta.totals)
-    if current is not None:
-        runs.append(current)
-    return runs
-
-
 # --- applying a batch ------------------------------------------------------------------------
 
+# Items a transaction has room for besides the checkpoint and the pending parts' item.
+ROOM = MAX_TRANSACTION_ITEMS - 2
+
 
 @dataclass
-class Checkpoint:
-    seq: str = ""
-    part_seq: str = ""
-    parts_done: int = 0
+class Batch:
+    """The changes of one delivery not yet applied, merged: every item written once, cut into parts."""
 
-    @classmethod
-    def read(cls, shard_id: str) -> Checkpoint:
-        item = store.get(table.checkpoint_key(shard_id)) or {}
-        return cls(item.get("seq", ""), item.get("part_seq", ""), int(item.get("parts_done", 0)))
+    first: Change
+    last: Change
+    parts: list[dict[Key, CellDelta]]
+    through: datetime  # the newest write stamp among them (freshness)
+    touched: list[tuple[str, str]]  # (budget id, an event time in the period): what to evaluate
+    records: int
 
-    def covers(self, run: Run) -> bool:
-        if run.last.seq <= self.seq:
-            return True
-        return bool(run.part and run.first.seq == self.part_seq and run.part <= self.parts_done)
+
+def merge(changes: Sequence[Change], active: Sequence[budgets.Budget]) -> Batch:
+    """One delta per item for all the changes; the items sorted and cut into parts of `ROOM`."""
+    deltas: dict[Key, CellDelta] = {}
+    for change in changes:
+        for key, delta in change_deltas(change, active).items():
+            _add(deltas, key, delta.attributes, delta.totals)
+    keys = sorted(k for k, d in deltas.items() if d.totals.counters())
+    parts = [{k: deltas[k] for k in keys[i:i + ROOM]} for i in range(0, len(keys), ROOM)] or [{}]
+    touched = sorted({(b.budget_id, format_ts(image.ts)) for b, image in _counted(changes, active)})
+    return Batch(changes[0], changes[-1], parts, max(c.stamp for c in changes), touched, len(changes))
 
 
 @dataclass
@@ -174,11 +144,19 @@ class BatchResult:
     applied: int = 0  # transactions committed
     skipped: int = 0  # records the checkpoint already covered
     failed_from: str | None = None  # the sequence number to retry from (partial batch response)
-    touched: dict[tuple[str, str], tuple[budgets.Budget, budgets.Period]] = field(default_factory=dict)
 
 
 def apply_batch(shard_id: str, records: Sequence[Mapping[str, Any]], now: datetime | None = None) -> BatchResult:
-    """Fold one stream batch (one shard, in order) into the totals; exactly once whatever is redelivered."""
+    """Fold one stream batch (one shard, in order) into the totals; exactly once whatever is redelivered.
+
+    The changes the checkpoint does not cover yet are merged into one delta per
+    item. When they fit one transaction, it applies them with the checkpoint;
+    otherwise the first transaction also stores the remaining parts (the
+    shard's pending batch) and each later one applies the next part, the last
+    moving the checkpoint. A delivery first finishes a pending batch an earlier
+    one began. Every item is written once per batch whatever its size, so a hot
+    cell takes one transaction per batch.
+    """
     result = BatchResult()
     changes = changes_of(records)
     if not changes:
@@ -186,76 +164,87 @@ def apply_batch(shard_id: str, records: Sequence[Mapping[str, Any]], now: dateti
     # Read after the batch arrived: a budget written later than this has a `live_from`
     # after every record here, so none of them is ours to count for it (budgets.put_budget).
     active = budgets.load_all()
-    checkpoint = Checkpoint.read(shard_id)
-    pending = [c for c in changes if c.seq > checkpoint.seq]
-    result.skipped = len(changes) - len(pending)
-    moved = 0
-    while pending and result.failed_from is None:
-        for run in plan(pending, active):
-            if checkpoint.covers(run):
-                continue
-            try:
-                applied = store.apply_run(shard_id, _checkpoint_update(run, now), run.deltas)
-            except Exception:  # noqa: BLE001 - throttled or failed after retries: Lambda retries from here
-                result.failed_from = run.first.sequence_number
+    touched: list[tuple[str, str]] = []
+    for _attempt in range(MAX_CHECKPOINT_MOVES):
+        try:
+            result.applied += finish_pending(shard_id, active, touched, now)
+            seq = store.checkpoint_seq(shard_id)
+            pending = [c for c in changes if c.seq > seq]
+            result.skipped = len(changes) - len(pending)
+            if not pending:
                 break
-            if not applied:
-                # The checkpoint moved under us (another delivery of the same records): start
-                # over from where it is now.
-                checkpoint = Checkpoint.read(shard_id)
-                pending = [c for c in pending if c.seq > checkpoint.seq]
-                moved += 1
-                if moved > MAX_CHECKPOINT_MOVES:
-                    result.failed_from = pending[0].sequence_number if pending else None
-                break
+            batch = merge(pending, active)
+            if not _apply_part(shard_id, batch, 1, now):
+                continue  # another delivery moved the checkpoint: look again
             result.applied += 1
-            checkpoint = _after(run, checkpoint)
-        else:
-            pending = []
+            touched += batch.touched
+            result.applied += finish_pending(shard_id, active, touched, now)
+            break
+        except Exception:  # noqa: BLE001 - throttled or failed after retries: Lambda retries from here
+            logger.exception("aggregator transaction failed")
+            break
+    seq = _checkpoint_seq_or_none(shard_id)
+    if seq is None or changes[-1].seq > seq:
+        result.failed_from = next(c.sequence_number for c in changes if seq is None or c.seq > seq)
     # Evaluate every budget the batch touched, applied now or before (a crash after the
     # transaction and before the alert must not lose the alert; the dedup key keeps it once).
-    done = [c for c in changes if result.failed_from is None or c.seq < result.failed_from.zfill(SEQUENCE_WIDTH)]
-    budgets.evaluate(_touched(done, active), now)
+    budgets.evaluate(_periods(touched or [(b.budget_id, format_ts(image.ts))
+                                          for b, image in _counted(changes, active)], active), now)
     return result
 
 
-def _checkpoint_update(run: Run, now: datetime | None) -> store.CheckpointUpdate:
+def finish_pending(shard_id: str, active: Sequence[budgets.Budget], touched: list[tuple[str, str]],
+                   now: datetime | None = None) -> int:
+    """Apply the remaining parts of the shard's pending batch, if any; the transactions committed."""
+    pending = store.pending_batch(shard_id)
+    if pending is None:
+        return 0
+    batch = Batch(first=Change(pending["first"], "", None, None), last=Change(pending["last"], "", None, None),
+                  parts=[{}] + store.decode_parts(pending["parts"]), through=events.parse_ts(pending["through"]),
+                  touched=[tuple(t) for t in json.loads(pending["touched"])], records=int(pending["records"]))
+    applied = 0
+    for part in range(int(pending["done"]) + 1, len(batch.parts) + 1):
+        if not _apply_part(shard_id, batch, part, now):
+            return applied  # another delivery finished it
+        applied += 1
+    touched += batch.touched
+    return applied
+
+
+def _apply_part(shard_id: str, batch: Batch, part: int, now: datetime | None) -> bool:
     now = now or datetime.now(UTC)
-    through = max(c.stamp for c in run.changes)
-    common = {"through": format_ts(through), "applied_at": format_ts(now),
-              table.TTL_ATTRIBUTE: int((now + CHECKPOINT_RETENTION).timestamp())}
-    if not run.part:
-        return store.CheckpointUpdate(below=run.first.seq, no_part=True,
-                                      set_values={"seq": run.last.seq, **common}, remove=("part_seq", "parts_done"),
-                                      records=len(run.changes))
-    if run.part == 1:
-        condition = store.CheckpointUpdate(below=run.first.seq, no_part=True)
-    else:
-        condition = store.CheckpointUpdate(below=run.first.seq, part_seq=run.first.seq, parts_done=run.part - 1)
-    if run.part == run.parts:
-        condition.set_values = {"seq": run.first.seq, **common}
-        condition.remove = ("part_seq", "parts_done")
-        condition.records = 1
-    else:
-        condition.set_values = {"part_seq": run.first.seq, "parts_done": run.part, **common}
-    return condition
+    return store.apply_part(store.BatchPart(
+        shard_id=shard_id, part=part, parts=len(batch.parts), first=batch.first.seq, last=batch.last.seq,
+        deltas=batch.parts[part - 1], through=format_ts(batch.through), applied_at=format_ts(now),
+        expires_at=int((now + CHECKPOINT_RETENTION).timestamp()), records=batch.records,
+        later_parts=batch.parts[1:] if part == 1 else [], touched=json.dumps(batch.touched)))
 
 
-def _after(run: Run, checkpoint: Checkpoint) -> Checkpoint:
-    if run.part and run.part < run.parts:
-        return Checkpoint(checkpoint.seq, run.first.seq, run.part)
-    return Checkpoint(run.last.seq)
+def _checkpoint_seq_or_none(shard_id: str) -> str | None:
+    try:
+        return store.checkpoint_seq(shard_id)
+    except Exception:  # noqa: BLE001 - DynamoDB is failing: retry the whole batch
+        return None
 
 
-def _touched(changes: Iterable[Change], active: Sequence[budgets.Budget]) -> list[tuple[budgets.Budget, budgets.Period]]:
-    touched: dict[tuple[str, str], tuple[budgets.Budget, budgets.Period]] = {}
+def _counted(changes: Iterable[Change], active: Sequence[budgets.Budget]) -> Iterator[tuple[budgets.Budget, UsageEvent]]:
     for change in changes:
         for b in active:
             for image in (change.new, change.old):
                 if image is not None and change.stamp >= b.live_from and b.counts(image):
-                    period = b.period_of(image.ts)
-                    touched.setdefault((b.budget_id, period.key), (b, period))
-    return list(touched.values())
+                    yield b, image
+
+
+def _periods(touched: Iterable[tuple[str, str]],
+             active: Sequence[budgets.Budget]) -> list[tuple[budgets.Budget, budgets.Period]]:
+    by_id = {b.budget_id: b for b in active}
+    found: dict[tuple[str, str], tuple[budgets.Budget, budgets.Period]] = {}
+    for budget_id, ts in touched:
+        b = by_id.get(budget_id)
+        if b is not None:
+            period = b.period_of(events.parse_ts(ts))
+            found.setdefault((budget_id, period.key), (b, period))
+    return list(found.values())
 
 
 # --- the scheduled tick ----------------------------------------------------------------------------

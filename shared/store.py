@@ -375,60 +375,122 @@ def is_transient(exc: Exception) -> bool:
 # --- the aggregator's transactions ---------------------------------------------------------------
 
 
+def checkpoint_seq(shard_id: str) -> str:
+    """The last sequence number of a stream shard the aggregator applied ("" for none yet)."""
+    item = get(table.checkpoint_key(shard_id)) or {}
+    return item.get("seq", "")
+
+
+def pending_batch(shard_id: str) -> dict[str, Any] | None:
+    """The shard's batch whose first part is applied and whose other parts are stored, if any."""
+    return get(table.pending_batch_key(shard_id))
+
+
 @dataclass
-class CheckpointUpdate:
-    """How a run moves its shard's checkpoint, and on what condition (shared/aggregation.py).
+class BatchPart:
+    """Part `part` of `parts` of an aggregator batch: its deltas, and how it moves the shard's checkpoint."""
 
-    The run applies only while the checkpoint's `seq` is below `below`, and either
-    no record is half applied (`no_part`) or the one at `part_seq` has exactly
-    `parts_done` parts applied.
+    shard_id: str
+    part: int
+    parts: int
+    first: str  # padded sequence numbers of the batch's first and last record
+    last: str
+    deltas: dict[tuple[str, str], CellDelta]
+    through: str
+    applied_at: str
+    expires_at: int
+    records: int
+    later_parts: list[dict[tuple[str, str], CellDelta]] = field(default_factory=list)  # stored with part 1
+    touched: str = "[]"
+
+
+def apply_part(p: BatchPart) -> bool:
+    """One transaction: the part's deltas and the checkpoint/pending-batch moves. False: already applied.
+
+    Part 1 applies only while the checkpoint is below the batch and no batch is
+    pending; it then either moves the checkpoint past the batch (one part) or
+    stores the later parts as the pending batch. Part k applies only while the
+    pending batch has k - 1 parts done; the last one moves the checkpoint and
+    deletes the pending batch.
     """
-
-    below: str
-    no_part: bool = False
-    part_seq: str | None = None
-    parts_done: int | None = None
-    set_values: dict[str, Any] = field(default_factory=dict)
-    remove: tuple[str, ...] = ()
-    records: int = 0
-
-
-def apply_run(shard_id: str, update: CheckpointUpdate, deltas: dict[tuple[str, str], CellDelta]) -> bool:
-    """One transaction: the checkpoint update and every delta. False when the checkpoint had moved on."""
-    names = {"#seq": "seq", "#part": "part_seq"}
-    values: dict[str, Any] = {":below": update.below}
-    condition = "(attribute_not_exists(#seq) OR #seq < :below)"
-    if update.no_part:
-        condition += " AND attribute_not_exists(#part)"
+    checkpoint_key = to_dynamo(table.checkpoint_key(p.shard_id))
+    pending_key = to_dynamo(table.pending_batch_key(p.shard_id))
+    done = {"through": p.through, "applied_at": p.applied_at, table.TTL_ATTRIBUTE: p.expires_at,
+            **table.checkpoint_listing(p.shard_id)}
+    actions: list[dict[str, Any]] = []
+    if p.part == 1:
+        sets = {**done, **({"seq": p.last} if p.parts == 1 else {"pending": p.first})}
+        actions.append(_checkpoint_action(checkpoint_key, sets, p.records if p.parts == 1 else 0, remove=(),
+                                          condition="(attribute_not_exists(#seq) OR #seq < :first) "
+                                                    "AND attribute_not_exists(#pending)",
+                                          values={":first": p.first}))
+        if p.parts > 1:
+            actions.append(put_action({**table.pending_batch_key(p.shard_id), "first": p.first, "last": p.last,
+                                       "done": 1, "parts": encode_parts(p.later_parts), "through": p.through,
+                                       "touched": p.touched, "records": p.records,
+                                       table.TTL_ATTRIBUTE: p.expires_at}))
     else:
-        names["#done"] = "parts_done"
-        values.update({":part": update.part_seq, ":done": update.parts_done})
-        condition += " AND #part = :part AND #done = :done"
-    sets = {**update.set_values, **table.checkpoint_listing(shard_id)}
-    expression = "SET " + ", ".join(f"#s{i} = :s{i}" for i in range(len(sets)))
-    names.update({f"#s{i}": name for i, name in enumerate(sets)})
-    values.update({f":s{i}": value for i, value in enumerate(sets.values())})
-    if update.records:
-        names["#n"] = "records"
-        values[":n"] = update.records
-        expression += " ADD #n :n"
-    if update.remove:
-        names.update({f"#r{i}": name for i, name in enumerate(update.remove)})
-        expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(update.remove)))
-    checkpoint = {"Update": {
-        "TableName": _table(), "Key": to_dynamo(table.checkpoint_key(shard_id)), "UpdateExpression": expression,
-        "ConditionExpression": condition, "ExpressionAttributeNames": names,
-        "ExpressionAttributeValues": to_dynamo(values),
-    }}
-    actions = [checkpoint] + [add_action(table.key(*k), delta) for k, delta in deltas.items()]
+        step = {"Update": {"TableName": _table(), "Key": pending_key, "UpdateExpression": "SET #done = :done",
+                           "ConditionExpression": "#first = :first AND #done = :before",
+                           "ExpressionAttributeNames": {"#done": "done", "#first": "first"},
+                           "ExpressionAttributeValues": to_dynamo({":done": p.part, ":before": p.part - 1,
+                                                                   ":first": p.first})}}
+        if p.part == p.parts:  # the last part: the checkpoint moves past the batch, which is no longer pending
+            step = {"Delete": {k: v for k, v in step["Update"].items() if k not in ("UpdateExpression",)}}
+            step["Delete"]["ExpressionAttributeNames"] = {"#done": "done", "#first": "first"}
+            step["Delete"]["ExpressionAttributeValues"] = to_dynamo({":before": p.part - 1, ":first": p.first})
+            actions.append(_checkpoint_action(checkpoint_key, {**done, "seq": p.last}, p.records, remove=("pending",),
+                                              condition="#pending = :first", values={":first": p.first}))
+        actions.append(step)
+    actions += [add_action(table.key(*k), delta) for k, delta in p.deltas.items()]
     try:
         transact(actions)
     except client().exceptions.TransactionCanceledException as exc:
         reasons = exc.response.get("CancellationReasons", [])
-        if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+        if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons[:2]):
             return False
         raise
     return True
+
+
+def _checkpoint_action(key: dict[str, Any], sets: dict[str, Any], records: int, *, remove: Sequence[str],
+                       condition: str, values: dict[str, Any]) -> dict[str, Any]:
+    names = {"#seq": "seq", "#pending": "pending", **{f"#s{i}": n for i, n in enumerate(sets)}}
+    expression = "SET " + ", ".join(f"#s{i} = :s{i}" for i in range(len(sets)))
+    all_values = {**values, **{f":s{i}": v for i, v in enumerate(sets.values())}}
+    if records:
+        names["#n"] = "records"
+        all_values[":n"] = records
+        expression += " ADD #n :n"
+    if remove:
+        names.update({f"#r{i}": n for i, n in enumerate(remove)})
+        expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
+    used = {n for n in names if n in expression or n in condition}
+    return {"Update": {"TableName": _table(), "Key": key, "UpdateExpression": expression,
+                       "ConditionExpression": condition,
+                       "ExpressionAttributeNames": {n: v for n, v in names.items() if n in used},
+                       "ExpressionAttributeValues": to_dynamo(all_values)}}
+
+
+def encode_parts(parts: Sequence[dict[tuple[str, str], CellDelta]]) -> bytes:
+    """Parts of a batch as one compressed blob (DynamoDB numbers as text: exact)."""
+    import json
+    import zlib
+
+    plain = [[[pk, sk, d.attributes, {n: str(v) for n, v in d.totals.counters().items()}]
+              for (pk, sk), d in part.items()] for part in parts]
+    return zlib.compress(json.dumps(plain, separators=(",", ":")).encode(), 6)
+
+
+def decode_parts(blob: Any) -> list[dict[tuple[str, str], CellDelta]]:
+    import json
+    import zlib
+
+    from shared.rollups import Totals
+
+    raw = json.loads(zlib.decompress(getattr(blob, "value", blob)))
+    return [{(pk, sk): CellDelta(attributes, Totals.of_item(counters)) for pk, sk, attributes, counters in part}
+            for part in raw]
 
 
 def add_once(key: dict[str, str], delta: CellDelta, marker: str) -> bool:

@@ -55,7 +55,9 @@ so string order is time order; `<n>` is a shard number):
 - **stream checkpoint**: PK=`STREAM#<shard_id>`, SK=`CHECKPOINT`: the last
   sequence number of that stream shard the aggregator applied, moved in the
   same transaction as the cells it applied (exactly once); expires after the
-  stream's 24-hour retention has passed.
+  stream's 24-hour retention has passed. GSI2PK=`CHECKPOINTS` lists them all.
+  **pending batch**: PK=`STREAM#<shard_id>`, SK=`PENDING`: while a batch too big
+  for one transaction is applied part by part, the parts still to apply.
 - **API key**: PK=`KEY#<key_id>`, SK=`KEY`; GSI2PK=`KEYS`, GSI2SK=`<created_at>#<key_id>`.
   Holds the SHA-256 of the key, never the key.
 - **price override**: PK=`PRICE#<service>`, SK=`<model_or_operation>#<valid_from>`;
@@ -276,6 +278,11 @@ CHECKPOINT_SK = "CHECKPOINT"
 
 def checkpoint_key(shard_id: str) -> dict[str, str]:
     return key(CHECKPOINT_PREFIX + shard_id, CHECKPOINT_SK)
+
+
+def pending_batch_key(shard_id: str) -> dict[str, str]:
+    """A batch of the shard applied in several transactions: the parts still to apply (shared/aggregation.py)."""
+    return key(CHECKPOINT_PREFIX + shard_id, "PENDING")
 
 
 def checkpoint_listing(shard_id: str) -> dict[str, str]:

@@ -78,29 +78,35 @@ def test_a_redelivered_batch_counts_nothing_twice(api):
     assert totals(api) == expected(events)
 
 
-def test_a_half_failed_batch_reports_the_first_record_not_applied_and_its_retry_completes_it(api, monkeypatch):
+def test_a_half_failed_batch_is_retried_and_completed_from_its_stored_parts(api, monkeypatch):
+    """200 events with as many users and projects need more than one transaction: the first applies its part
+    and stores the rest as the shard's pending batch; the second fails. The batch is reported failed from its
+    first record; the retry finishes the stored parts, and counts nothing twice."""
     from shared import store
 
-    events = [event(n, user_id=f"user-{n}", project=f"project-{n}") for n in range(200)]  # many cells: several runs
+    events = [event(n, user_id=f"user-{n}", project=f"project-{n}") for n in range(200)]
     post(api, events)
     records = stream_records()
-    real = store.apply_run
-    calls = []
+    real = store.apply_part
+    parts = []
 
-    def second_run_fails(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
+    def second_part_fails(part):
+        parts.append(part.part)
+        if len(parts) == 2:
             raise RuntimeError("throttled beyond its retries")
-        return real(*args, **kwargs)
+        return real(part)
 
-    monkeypatch.setattr(store, "apply_run", second_run_fails)
+    monkeypatch.setattr(store, "apply_part", second_part_fails)
     answer = deliver(records)
-    (failure,) = answer["batchItemFailures"]
-    failed = [r["dynamodb"]["SequenceNumber"] for r in records].index(failure["itemIdentifier"])
-    assert 0 < failed < 200
-    assert totals(api) == expected(in_order(records, events)[:failed])  # the first run is in, whole; nothing after it
-    # Lambda retries from the failed record (with the records after it).
-    assert deliver(records[failed:])["batchItemFailures"] == []
+    assert answer["batchItemFailures"] == [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]
+    assert parts == [1, 2]
+    assert store.pending_batch(SHARD)["done"] == 1
+    monkeypatch.setattr(store, "apply_part", real)
+    # Lambda retries from the failed record (the whole batch, and whatever came after it).
+    assert deliver(records)["batchItemFailures"] == []
+    assert store.pending_batch(SHARD) is None
+    assert totals(api) == expected(events)
+    assert deliver(records)["batchItemFailures"] == []
     assert totals(api) == expected(events)
 
 
@@ -111,22 +117,20 @@ def test_an_aggregator_killed_mid_batch_is_exact_after_the_retry(api, monkeypatc
     events = [event(n, user_id=f"user-{n}") for n in range(240)]
     post(api, events)
     records = stream_records()
-    real = store.apply_run
+    real = store.apply_part
     calls = []
 
-    def dies_after_its_second_transaction(*args, **kwargs):
-        applied = real(*args, **kwargs)
-        calls.append(1)
-        if len(calls) == 2:
-            raise SystemExit("the instance was killed")  # not an error the handler may catch
-        return applied
+    def dies_after_its_first_transaction(part):
+        applied = real(part)
+        calls.append(part.parts)
+        raise SystemExit("the instance was killed")  # not an error the handler may catch
 
-    monkeypatch.setattr(store, "apply_run", dies_after_its_second_transaction)
+    monkeypatch.setattr(store, "apply_part", dies_after_its_first_transaction)
     with pytest.raises(SystemExit):
         deliver(records)
-    partial = totals(api)
-    assert 0 < partial[3] < 240
-    monkeypatch.setattr(store, "apply_run", real)
+    assert calls[0] > 1  # the batch needed more than one transaction; one is applied, the rest stored
+    assert store.pending_batch(SHARD)["done"] == 1
+    monkeypatch.setattr(store, "apply_part", real)
     if redelivery == "whole batch":
         assert deliver(records)["batchItemFailures"] == []
     else:  # BisectBatchOnFunctionError: the halves, one after the other
@@ -137,8 +141,8 @@ def test_an_aggregator_killed_mid_batch_is_exact_after_the_retry(api, monkeypatc
 
 
 def test_a_record_needing_more_than_one_transaction_is_applied_in_parts_exactly_once(api, monkeypatch):
-    """120 budgets count every event: one record moves more than 100 items, so it is applied in parts that
-    the checkpoint tracks; a crash between two parts loses nothing and counts nothing twice."""
+    """120 budgets count every event: even one record moves more than 100 items, so it is applied in parts
+    (the pending batch); a crash between two parts loses nothing and counts nothing twice."""
     from shared import budgets, store
 
     for n in range(120):
@@ -147,27 +151,27 @@ def test_a_record_needing_more_than_one_transaction_is_applied_in_parts_exactly_
     events = [event(n) for n in range(3)]
     post(api, events)
     records = stream_records()
-    real = store.apply_run
+    real = store.apply_part
     calls = []
 
-    def dies_after_the_first_part(*args, **kwargs):
-        applied = real(*args, **kwargs)
-        calls.append(len(args[2]))
+    def dies_after_the_first_part(part):
+        applied = real(part)
+        calls.append(len(part.deltas))
         if len(calls) == 1:
             raise SystemExit("killed between two parts of one record")
         return applied
 
-    monkeypatch.setattr(store, "apply_run", dies_after_the_first_part)
+    monkeypatch.setattr(store, "apply_part", dies_after_the_first_part)
     with pytest.raises(SystemExit):
         deliver(records)
-    monkeypatch.setattr(store, "apply_run", real)
+    monkeypatch.setattr(store, "apply_part", real)
     assert deliver(records)["batchItemFailures"] == []
     assert deliver(records)["batchItemFailures"] == []
     assert totals(api) == expected(events)
     for b in budgets.load_all():
         status = budgets.status(b, datetime.now(UTC))
         assert (status["spent_usd"], status["events"]) == (expected(events)[0], 3), b.budget_id
-    assert calls[0] == 99 and max(calls) <= 99  # 100 items per transaction, the checkpoint among them
+    assert calls == [98]  # 100 items per transaction: the checkpoint, the pending parts and 98 deltas
 
 
 def test_repricing_flows_through_the_stream_exactly_once(api):

@@ -204,8 +204,8 @@ def test_a_budget_created_while_a_batch_is_written_counts_every_event_once(api, 
 
 
 def test_an_aggregator_transaction_failing_mid_batch_is_retried_from_there(api, faults):
-    """300 events are several aggregator transactions: the second fails; the stream retries from its first
-    record, and the checkpoint keeps the first from counting twice."""
+    """300 events need several aggregator transactions: the second fails; the stream retries the batch, the
+    stored parts are finished and the checkpoint keeps the first from counting twice."""
     assert api.put("/budgets/all", {"period": "total", "limit_usd": 1000}).status == 201
     events = [event(n, user_id=f"user-{n}") for n in range(300)]
     second = faults.calls.get("TransactWriteItems", 0) + 2
