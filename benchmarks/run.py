@@ -38,6 +38,8 @@ HANDLERS = {
     "notifier": "functions.notifier.handler",
 }
 TARGETS = {
+    "sustained_events_per_second": 10_000,
+    "wcu_per_event": 4,
     "items_read_90d": 2500,
     "writes_per_event_batch100": 6,
     "query_import_ratio": 2.0,
@@ -48,12 +50,16 @@ TARGETS = {
 
 
 @contextlib.contextmanager
-def fresh_table() -> Iterator[None]:
+def fresh_table(stream: bool = False) -> Iterator[None]:
+    """A new moto table (from shared/table.py); with `stream`, its DynamoDB stream on, as deployed.
+
+    The read benchmarks bulk-load up to 200,000 events: without a stream moto keeps no copy of each.
+    """
     from moto import mock_aws
 
     from aiusage.local import moto_dynamodb
     from aiusage.local.aws import ensure_table
-    from shared import store
+    from shared import store, table
     from shared.config import settings
 
     moto_dynamodb.install()
@@ -67,7 +73,12 @@ def fresh_table() -> Iterator[None]:
         with mock_aws():
             settings.cache_clear()
             store.reset()
-            ensure_table(store.client(), "bench")
+            if stream:
+                ensure_table(store.client(), "bench")
+            else:
+                schema = table.table_schema("bench")
+                schema.pop("StreamSpecification")
+                store.client().create_table(**schema)
             yield
     finally:
         os.environ.clear()
@@ -83,25 +94,29 @@ def _body(events: list[dict[str, Any]]) -> Any:
 def seed(count: int, days: int, end: datetime) -> float:
     """Store `count` events and the cells they count in, straight through `shared/store.py`.
 
-    The same code builds the items as the ingest path (`ingest.prepare`,
-    `ingest.event_item`, `rollups.cell_deltas`); they are bulk-loaded as finished
-    items because moto re-parses every UpdateExpression in Python, which makes
-    200,000 transactional recordings take most of an hour. Items read by the
+    The same code builds the items as the write path (`ingest.prepare`, `events.to_item`, the
+    aggregator's `change_deltas`); they are bulk-loaded as finished items because moto re-parses every
+    UpdateExpression in Python, which makes 200,000 recordings take most of an hour. Items read by the
     queries depend only on what is stored, which is identical.
     """
     from benchmarks.data import events
-    from shared import ingest, store
-    from shared.models import format_ts
-    from shared.rollups import cell_deltas
+    from shared import aggregation, ingest, store
+    from shared import events as codec
 
     started = time.perf_counter()
-    received_at = format_ts(datetime.now(UTC))
+    received_at = datetime.now(UTC)
     generated = list(events(count, days, end))
     prepared = []
     for i in range(0, len(generated), 1000):
         prepared += ingest.prepare(_body(generated[i:i + 1000]))
-    items = [ingest.event_item(e, received_at, 0) for e in prepared]
-    for (pk, sk), delta in cell_deltas(prepared).items():
+    items = []
+    cells: dict[tuple[str, str], Any] = {}
+    for e in prepared:
+        e.received_at = received_at
+        items.append(codec.to_item(e, 400))
+        for key, delta in aggregation.change_deltas(aggregation.Change("", "", e, None), []).items():
+            aggregation._add(cells, key, delta.attributes, delta.totals)
+    for (pk, sk), delta in cells.items():
         items.append({"PK": pk, "SK": sk, **delta.attributes, **delta.totals.counters()})
     store.put_items(items)
     return time.perf_counter() - started
@@ -120,10 +135,12 @@ def seed_approach(start: str, end: str) -> dict[str, Any]:
         for month in _months(first, last):
             # DynamoDB reads (and pages over) whole items whatever the projection; projecting
             # cost_usd only spares moto's slow Python serialiser the rest of each item.
-            for item in store.query_all(table.service_month_partition(service, month), index=table.GSI_BY_SERVICE,
-                                        sk_between=_time_bounds(first, last), stats=stats, attributes=["cost_usd"]):
-                cost += item.get("cost_usd") or 0
-                count += 1
+            for shard in table.shard_range(table.EVENT_INDEX_SHARDS):
+                for item in store.query_all(table.service_month_partition(service, month, shard),
+                                            index=table.GSI_BY_SERVICE, sk_between=_time_bounds(first, last),
+                                            stats=stats, attributes=["cost_usd"]):
+                    cost += item.get("cost_usd") or 0
+                    count += 1
     return {"stats": stats.as_json(), "cost": cost, "events": count}
 
 
@@ -156,20 +173,28 @@ def measure_reads(sizes: list[int], end: datetime) -> list[dict[str, Any]]:
 
 
 def measure_writes(end: datetime, per_size: int = 2000) -> list[dict[str, Any]]:
+    """Item writes per event by batch size: the event puts, and the aggregator's writes for them."""
+    from aiusage.local.stream import StreamPoller
     from benchmarks.data import events
+    from benchmarks.dynamodb_model import WriteLog
+    from functions.aggregator.handler import lambda_handler as aggregator
     from shared import store
     from shared.ingest import record_usage
 
     rows = []
     for batch_size in (1, 25, 100, 1000):
-        with fresh_table():
-            stats = store.WriteStats()
+        with fresh_table(stream=True):
+            log = WriteLog()
+            log.attach(store.client())
+            log.attach(store.event_client())
             generated = list(events(per_size, 2, end, seed=batch_size))
             for i in range(0, len(generated), batch_size):
-                record_usage(_body(generated[i:i + batch_size]), write_stats=stats)
-            rows.append({"batch": batch_size, "events": len(generated),
-                         "item_writes_per_event": stats.item_writes / len(generated),
-                         "write_requests_per_event": stats.write_requests / len(generated)})
+                record_usage(_body(generated[i:i + batch_size]))
+            StreamPoller(os.environ["TABLE_NAME"], aggregator, window=0, embedded=True).drain()
+            writes = [(op, p) for op, p in log.requests if op in ("PutItem", "UpdateItem", "TransactWriteItems")]
+            items = sum(len(p["TransactItems"]) if op == "TransactWriteItems" else 1 for op, p in writes)
+            rows.append({"batch": batch_size, "events": len(generated), "item_writes_per_event": items / len(generated),
+                         "write_requests_per_event": len(writes) / len(generated)})
     return rows
 
 
@@ -251,10 +276,44 @@ def _machine() -> dict[str, str]:
     }
 
 
+def render_scale(scale: dict[str, Any]) -> list[str]:
+    from benchmarks.scale import BATCH_SIZE, BATCHING_WINDOW, PREVIOUS_COMMIT, RATE, SHARDS
+
+    current, previous = scale["current"], scale.get("previous")
+    lines = ["", "## Scale on real DynamoDB (SPEC 13's model; target: >= 10,000 events/s and <= 4 WCU per event)", "",
+             f"A mix of {current['events']:,} events in {current['requests']:,} requests (40 % SDK batches of 25, "
+             "30 % single events, 30 % Claude Code results of two models from GitHub Actions; two budgets), "
+             "every DynamoDB request counted and priced per key. The aggregator is fed the stream at "
+             f"{RATE:,} events/s over {SHARDS} shards (batches of up to {BATCH_SIZE:,} or {BATCHING_WINDOW:g} s).", "",
+             "| design | WCU / event | hottest key | its WCU / event | hottest item | its transactions / event "
+             "| sustained events/s | limited by | $ / million events |",
+             "|---|---:|---|---:|---|---:|---:|---|---:|"]
+    rows = [("stream aggregation (this commit)", current["total"])]
+    if previous:
+        rows.append((f"one transaction per request ({PREVIOUS_COMMIT})", previous["total"]))
+    for name, t in rows:
+        lines.append(f"| {name} | {t['wcu_per_event']:.2f} | `{t['hottest_key']}` | {t['hottest_key_wcu_per_event']:.4f} "
+                     f"| `{t['hottest_item']}` | {t['hottest_item_transactions_per_event']:.4f} "
+                     f"| {t['sustained_events_per_second']:,.0f} | {t['limited_by']} | {t['usd_per_million_events']:.2f} |")
+    if not previous:
+        lines.append(f"| previous design ({PREVIOUS_COMMIT}) | not measured: git has no such commit here | | | | | | | |")
+    i, a = current["ingest"], current["aggregation"]
+    size = current["event_item_bytes"]
+    lines += ["", f"This commit, by path: ingest {i['wcu_per_event']:.2f} WCU per event (hottest key `{i['hottest_key']}`, "
+              f"sustains {i['sustained_events_per_second']:,.0f}/s), aggregation {a['wcu_per_event']:.2f} "
+              f"(hottest key `{a['hottest_key']}`, item `{a['hottest_item']}`, sustains "
+              f"{a['sustained_events_per_second']:,.0f}/s). Event items: median {size['median']} bytes, "
+              f"largest {size['max']}, {size['over_1kb']} over 1 KB. Requests: ingest {i['requests']}, "
+              f"aggregation {a['requests']}."]
+    return lines
+
+
 def render(machine: dict[str, str], reads: list[dict], writes: list[dict], imports: list[dict], ms_per_event: float,
-           asset: dict | None) -> str:
+           asset: dict | None, scale: dict[str, Any] | None = None) -> str:
     lines = ["# Benchmark results", "", "Written by `make bench`; numbers from one run on this machine.", ""]
     lines += [f"- {k}: {v}" for k, v in machine.items()]
+    if scale is not None:
+        lines += render_scale(scale)
     lines += ["", "## GET /ai_usage: DynamoDB items read (target: <= 2,500 for 90 days by day,service at any volume)", "",
               "| events stored | days | aggregation | events in range | items read | requests | seed: items read | seed: requests | seed / cells |",
               "|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
@@ -262,7 +321,7 @@ def render(machine: dict[str, str], reads: list[dict], writes: list[dict], impor
         lines.append(f"| {r['events_stored']:,} | {r['days']} | {r['aggregation']} | {r['events_in_range']:,} | "
                      f"{r['items_read']:,} | {r['requests']} | {r['seed_items_read']:,} | {r['seed_requests']} | "
                      f"{r['seed_items_read'] / max(r['items_read'], 1):.1f}x |")
-    lines += ["", "## Ingest: DynamoDB item writes per event (target: <= 6 at batch 100)", "",
+    lines += ["", "## Write path: DynamoDB item writes per event, event puts and aggregator writes (target: <= 6 at batch 100)", "",
               "| batch size | events | item writes / event | write requests / event |", "|---:|---:|---:|---:|"]
     lines += [f"| {w['batch']} | {w['events']:,} | {w['item_writes_per_event']:.2f} | {w['write_requests_per_event']:.3f} |"
               for w in writes]
@@ -282,10 +341,23 @@ def render(machine: dict[str, str], reads: list[dict], writes: list[dict], impor
 def main() -> None:
     parser = argparse.ArgumentParser(description="aiusage benchmarks (SPEC 12)")
     parser.add_argument("--sizes", default="2000,20000,200000", help="events stored, comma separated")
+    parser.add_argument("--scale-events", type=int, default=10_000, help="events of the SPEC 13 mix")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     started = time.perf_counter()
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    from benchmarks import scale as scale_bench
+
+    print(f"scale (SPEC 13): {args.scale_events:,} events through ingest and the aggregator ...", flush=True)
+    bodies = scale_bench.mix_requests(args.scale_events)
+    scale = {"current": scale_bench.measure_current(bodies, progress=lambda m: print(m, flush=True))}
+    print(f"  this commit: {scale['current']['total']['sustained_events_per_second']:,.0f} events/s, "
+          f"{scale['current']['total']['wcu_per_event']:.2f} WCU per event", flush=True)
+    print(f"scale: the same mix through the previous design ({scale_bench.PREVIOUS_COMMIT}) ...", flush=True)
+    scale["previous"] = scale_bench.measure_previous(bodies)
+    if scale["previous"]:
+        print(f"  previous: {scale['previous']['total']['sustained_events_per_second']:,.0f} events/s, "
+              f"{scale['previous']['total']['wcu_per_event']:.2f} WCU per event", flush=True)
     print("reads ...", flush=True)
     reads = measure_reads(sizes, end)
     print("writes ...", flush=True)
@@ -296,20 +368,26 @@ def main() -> None:
     ms_per_event = measure_pure_python()
     print("asset ...", flush=True)
     asset = measure_asset()
-    report = render(_machine(), reads, writes, imports, ms_per_event, asset)
+    report = render(_machine(), reads, writes, imports, ms_per_event, asset, scale)
     RESULTS.write_text(report)
     print()
     print(report)
     print(f"(bench took {time.perf_counter() - started:.0f} s; written to {RESULTS.relative_to(ROOT)})")
-    failures = check_targets(reads, writes, imports, ms_per_event, asset)
+    failures = check_targets(reads, writes, imports, ms_per_event, asset, scale)
     for failure in failures:
         print("TARGET MISSED:", failure)
     sys.exit(1 if failures else 0)
 
 
 def check_targets(reads: list[dict], writes: list[dict], imports: list[dict], ms_per_event: float,
-                  asset: dict | None) -> list[str]:
+                  asset: dict | None, scale: dict[str, Any] | None = None) -> list[str]:
     failures = []
+    if scale is not None:
+        total = scale["current"]["total"]
+        if total["sustained_events_per_second"] < TARGETS["sustained_events_per_second"]:
+            failures.append(f"sustains {total['sustained_events_per_second']:,.0f} events/s")
+        if total["wcu_per_event"] > TARGETS["wcu_per_event"]:
+            failures.append(f"{total['wcu_per_event']:.2f} WCU per event")
     for r in reads:
         if r["days"] == 90 and r["aggregation"] == "day,service" and r["items_read"] > TARGETS["items_read_90d"]:
             failures.append(f"{r['events_stored']} events: {r['items_read']} items read for 90 days")
