@@ -121,7 +121,7 @@ def test_an_aggregator_killed_mid_batch_is_exact_after_the_retry(api, monkeypatc
     calls = []
 
     def dies_after_its_first_transaction(part):
-        applied = real(part)
+        real(part)
         calls.append(part.parts)
         raise SystemExit("the instance was killed")  # not an error the handler may catch
 
