@@ -192,8 +192,9 @@ def put(item: dict[str, Any], *, if_absent: bool = False) -> bool:
 
 
 def update(key: dict[str, str], set_values: dict[str, Any], *, require_exists: bool = False,
-           remove: Sequence[str] = ()) -> dict[str, Any] | None:
-    """SET (and REMOVE) attributes; returns the new item, or None when `require_exists` failed."""
+           remove: Sequence[str] = (), require_unset: Sequence[str] = ()) -> dict[str, Any] | None:
+    """SET (and REMOVE) attributes; returns the new item, or None when a condition failed
+    (`require_exists`: the item exists; `require_unset`: none of these attributes is set yet)."""
     names, values, sets = {}, {}, []
     for i, (name, value) in enumerate(set_values.items()):
         names[f"#a{i}"] = name
@@ -213,8 +214,12 @@ def update(key: dict[str, str], set_values: dict[str, Any], *, require_exists: b
     }
     if values:
         kwargs["ExpressionAttributeValues"] = to_dynamo(values)
-    if require_exists:
-        kwargs["ConditionExpression"] = "attribute_exists(PK)"
+    conditions = ["attribute_exists(PK)"] if require_exists else []
+    for k, name in enumerate(require_unset):
+        names[f"#u{k}"] = name
+        conditions.append(f"attribute_not_exists(#u{k})")
+    if conditions:
+        kwargs["ConditionExpression"] = " AND ".join(conditions)
     try:
         response = client().update_item(**kwargs)
     except client().exceptions.ConditionalCheckFailedException:

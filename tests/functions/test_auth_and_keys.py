@@ -104,3 +104,26 @@ def test_internal_errors_carry_no_stack_trace(api, monkeypatch):
     assert answer.status == 500
     assert answer.json()["error"]["code"] == "internal_error"
     assert "secret" not in answer.text and "Traceback" not in answer.text
+
+
+def test_revoking_a_key_twice_is_a_conflict_that_keeps_the_first_revocation(api, key_with, monkeypatch):
+    from datetime import UTC, datetime
+
+    from shared import keys
+
+    key_with("usage:read")
+    key_id = next(k["key_id"] for k in api.get("/keys").json()["keys"] if k["name"] == "test usage:read")
+    first = api.delete(f"/keys/{key_id}")
+    assert first.status == 200
+    revoked_at = first.json()["revoked_at"]
+    # A later clock must not move it.
+    real_revoke = keys.revoke_key
+    monkeypatch.setattr(keys, "revoke_key", lambda k: real_revoke(k, now=datetime(2099, 1, 1, tzinfo=UTC)))
+    again = api.delete(f"/keys/{key_id}")
+    assert again.status == 409, again
+    error = again.json()["error"]
+    assert error["code"] == "conflict"
+    assert revoked_at in error["message"]
+    assert error["details"] == [{"loc": ["path", "key_id"], "msg": f"already revoked at {revoked_at}"}]
+    listed = next(k for k in api.get("/keys").json()["keys"] if k["key_id"] == key_id)
+    assert listed["revoked_at"] == revoked_at
