@@ -67,6 +67,26 @@ def parse_timestamp(value: Any) -> datetime:
     return utc
 
 
+DATE_OR_TIMESTAMP = "must be a date YYYY-MM-DD (midnight UTC) or an RFC 3339 timestamp with offset, e.g. 2026-11-21T09:30:00Z"
+
+
+def parse_date_or_timestamp(value: Any) -> datetime:
+    """`2026-11-21` (midnight UTC) or an RFC 3339 timestamp with offset -> aware UTC datetime."""
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value} is not a calendar date; {DATE_OR_TIMESTAMP}") from None
+        value = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    elif not isinstance(value, datetime) and not (isinstance(value, str) and len(value) > 10):
+        raise ValueError(DATE_OR_TIMESTAMP)
+    try:
+        return parse_timestamp(value)
+    except ValueError as exc:
+        message = str(exc)
+        raise ValueError(DATE_OR_TIMESTAMP if message.startswith("must be an RFC 3339") else message) from None
+
+
 def format_ts(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime(TS_FORMAT)
 
@@ -279,14 +299,13 @@ class PriceOverrideIn(_Input):
     cache_write_per_mtok: Money | None = None
     per_request: Money | None = None
     credits_per_request: Money | None = None
-    valid_from: datetime | None = None
+    valid_from: datetime | None = Field(None, description="A date YYYY-MM-DD (midnight UTC) or an RFC 3339 timestamp "
+                                                          "with offset; default 2000-01-01")
 
     @field_validator("valid_from", mode="before")
     @classmethod
     def _valid_from(cls, value: Any) -> Any:
-        if isinstance(value, str) and len(value) == 10:
-            value = value + "T00:00:00Z"
-        return None if value is None else parse_timestamp(value)
+        return None if value is None else parse_date_or_timestamp(value)
 
     @model_validator(mode="after")
     def _some_price(self) -> PriceOverrideIn:
