@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -280,7 +280,7 @@ def _forecast_alert(b: Budget, period: Period, spent: Totals, now: datetime) -> 
         return []
     alert = alerts.raise_alert(
         f"budget:{b.budget_id}:{b.generation}:{period.key}:forecast", "budget_forecast",
-        {"budget_id": b.budget_id, "budget_name": b.name, "forecast": float(s["forecast"]),
+        {"budget_id": b.budget_id, "budget_name": b.name, "forecast": in_limit_unit(b, s["forecast"]),
          "spent_usd": usd(spent.cost_usd), "limit": float(b.limit), "limit_kind": b.limit_kind,
          "period": _period_json(period)},
         subject=f"aiusage: budget {b.name} is forecast to pass its limit", now=now)
@@ -300,13 +300,30 @@ def _period_json(period: Period) -> dict[str, Any]:
             "end": period.end.isoformat() if period.end else None}
 
 
+def in_limit_unit(b: Budget, amount: Decimal) -> float | int:
+    """An amount in the budget's limit unit as JSON, rounded once: USD and credits to 6 places, tokens whole."""
+    return int(amount.to_integral_value(ROUND_HALF_UP)) if b.limit_kind == "tokens" else usd(amount)
+
+
+def counting_since(b: Budget, period: Period) -> datetime:
+    """Where the burn rate starts: the period's start, or the reset within it.
+
+    A `total` period never started (it is all time), so its rate runs from the
+    budget's creation or its last reset instead of from 1970.
+    """
+    if period.end is None:
+        return b.counting_from or datetime.fromisoformat(b.created_at.replace("Z", "+00:00"))
+    return max(period.start, b.counting_from) if b.counting_from else period.start
+
+
 def _status(b: Budget, period: Period, spent: Totals, now: datetime) -> dict[str, Any]:
     """Status numbers in the limit's unit (Decimal), burn rate and forecast."""
     limit = b.limit
     used = b.spent_in_limit_unit(spent)
     utilization = used / limit
-    counted_from = max(period.start, b.counting_from) if b.counting_from else period.start
-    elapsed_days = max(Decimal((now - counted_from).total_seconds()) / 86400, Decimal(1) / 24)
+    # At least an hour, or a day for `total` budgets, whose spend mostly predates them (the backfill counts it).
+    least = Decimal(1) if period.end is None else Decimal(1) / 24
+    elapsed_days = max(Decimal((now - counting_since(b, period)).total_seconds()) / 86400, least)
     burn = used / elapsed_days
     forecast = exhausted_at = None
     if period.end is not None:
@@ -344,12 +361,12 @@ def status(b: Budget, now: datetime, stats: store.ReadStats | None = None) -> di
         "period_key": period.key,
         "spent_usd": usd(spent.cost_usd),
         "spent_tokens": spent.tokens,
-        "spent_credits": float(spent.credits),
+        "spent_credits": usd(spent.credits),
         "limit_usd": float(usd_limit) if usd_limit is not None else None,
         "limit_tokens": b.limit_tokens,
         "limit_credits": float(b.limit_credits) if b.limit_credits is not None else None,
         "remaining_usd": usd(usd_limit - spent.cost_usd) if usd_limit is not None else None,
-        "remaining": float(b.limit - s["used"]),
+        "remaining": in_limit_unit(b, b.limit - s["used"]),
         "utilization": round(float(s["utilization"]), 6),
         "state": state_of(s["utilization"]),
         "burn_rate_usd_per_day": usd(burn_usd),

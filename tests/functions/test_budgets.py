@@ -301,3 +301,52 @@ def test_status_at_a_fixed_time_in_berlin(api):
     assert s["forecast_exhausted_at"] is None  # stays under 300 this month
     october = budgets.status(b, datetime(2026, 10, 20, tzinfo=UTC))
     assert october["spent_usd"] == 100.0
+
+
+def test_total_budget_burn_rate_runs_from_its_creation_not_from_1970(api):
+    from tests.support.aggregation import drain
+
+    put_budget(api, "lifetime", period="total", limit_usd=100)
+    spend(api, "life-1", 20, ts=now_ts(3 * 86400))
+    spend(api, "life-2", 10)
+    drain()
+    _, found = budgets.load_all()
+    b = next(x for x in found if x.budget_id == "lifetime")
+    created = datetime.fromisoformat(b.created_at)
+    ten_days_on = budgets.status(b, created + timedelta(days=10))
+    assert ten_days_on["spent_usd"] == 30.0
+    assert ten_days_on["burn_rate_usd_per_day"] == 3.0  # 30 over the budget's 10 days
+    # On its first day the rate is over one day at least, not 30 x 24 per day.
+    assert budgets.status(b, created + timedelta(minutes=5))["burn_rate_usd_per_day"] == 30.0
+    # After a reset, the rate runs from the reset.
+    assert api.post("/budgets/lifetime/reset", {}).status == 200
+    spend(api, "life-3", 8, ts=now_ts(0))
+    drain()
+    _, found = budgets.load_all()
+    b = next(x for x in found if x.budget_id == "lifetime")
+    assert budgets.status(b, b.counting_from + timedelta(days=4))["burn_rate_usd_per_day"] == 2.0
+
+
+def test_amounts_in_the_limit_unit_are_rounded_once_like_money(api, sns_messages):
+    from tests.support.aggregation import drain
+
+    put_budget(api, "round-usd", period="monthly", limit_usd=500)
+    put_budget(api, "round-tokens", period="monthly", limit_usd=None, limit_tokens=1000)
+    spend(api, "r-1", 1.4542771)
+    drain()
+    usd_status = api.get("/budgets/round-usd").json()["status"]
+    assert (usd_status["remaining_usd"], usd_status["remaining"]) == (498.545723, 498.545723)
+    tokens_status = api.get("/budgets/round-tokens").json()["status"]
+    assert tokens_status["remaining"] == 890 and isinstance(tokens_status["remaining"], int)
+    assert tokens_status["remaining_usd"] is None
+
+    # A forecast alert carries the forecast rounded like every amount (a year's forecast passes $1 at once).
+    put_budget(api, "round-fc", period="yearly", limit_usd=1, thresholds=[1.0], forecast_alert=True)
+    spend(api, "r-2", 0.99)
+    drain()
+    alert = next(m for m in sns_messages() if m["type"] == "budget_forecast")
+    assert alert["budget_id"] == "round-fc"
+    status = api.get("/budgets/round-fc").json()["status"]
+    assert alert["forecast"] > 1
+    assert alert["forecast"] == round(alert["forecast"], 6)
+    assert abs(alert["forecast"] - status["forecast_usd"]) < 0.01  # the same projection, moments apart
