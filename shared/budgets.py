@@ -398,8 +398,8 @@ def list_budgets(now: datetime | None = None) -> list[dict[str, Any]]:
 def all_statuses(now: datetime | None = None) -> list[dict[str, Any]]:
     """Every budget with its current status (for reports and the dashboard)."""
     now = now or datetime.now(UTC)
-    return [{"budget_id": b["budget_id"], "name": b["name"], "period": b["period"], **b["status"]}
-            for b in list_budgets(now)]
+    return [{"budget_id": b["budget_id"], "name": b["name"], "period": b["period"], "created_at": b["created_at"],
+             **b["status"]} for b in list_budgets(now)]
 
 
 # --- changes ----------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 A report covers one period — a day (`2026-11-21`), an ISO week (`2026-W47`)
 or a month (`2026-11`) — and holds its totals, breakdowns by service, model and
-operation, the top users, jobs and repositories by cost, every budget's status,
+operation, the top users, jobs and repositories by cost, every budget's status in
+its period containing the report period's end (`budgets_at_end`),
 the change against the previous period of the same kind, anomalies and the
 month-end forecast.
 
@@ -30,7 +31,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -235,7 +236,7 @@ def build_report(period: Period, now: datetime | None = None) -> Report:
         top_users=_ranked(current, "user", top=TOP_N, attributed_only=True),
         top_jobs=_ranked(current, "job", top=TOP_N, attributed_only=True),
         top_repositories=_ranked(current, "repository", top=TOP_N, attributed_only=True),
-        budgets=[_budget_entry(b) for b in budgets.all_statuses(now)],
+        budgets=budgets_at_end(period, now),
         previous=previous,
         previous_cost=sum((by_day[d].cost_usd for d in previous.days if d in by_day), ZERO),
         anomalies=find_anomalies([d for d in period.days if d <= today], by_day, by_day_service),
@@ -255,6 +256,19 @@ def _ranked(folded: Folded, name: str, *, top: int | None = None,
     entries = [(k, t) for k, t in folded.by[name].items() if not (attributed_only and k == NONE_KEY)]
     entries.sort(key=lambda kv: (-kv[1].cost_usd, kv[0]))
     return entries[:top] if top else entries
+
+
+def budgets_at_end(period: Period, now: datetime) -> list[dict[str, Any]]:
+    """Every budget as it stood when the report's period ended (or now, for a period still running).
+
+    Each budget is shown in its own period containing that moment (yesterday's
+    daily budget period for yesterday's report, not today's). Budgets created
+    after the period ended are left out: they counted nothing then.
+    """
+    ended = datetime.combine(period.end + timedelta(days=1), time.min, UTC) - timedelta(microseconds=1)
+    as_of = min(now, ended)
+    as_of_text = format_ts(as_of)
+    return [_budget_entry(b) for b in budgets.all_statuses(as_of) if b.get("created_at", "") <= as_of_text]
 
 
 def _budget_entry(status: Mapping[str, Any]) -> dict[str, Any]:
@@ -460,10 +474,11 @@ def report_markdown(report: Report) -> str:
             b.get("name") or b.get("budget_id"), b.get("state") or "-",
             _percent_text(_decimal(b.get("utilization")) * 100 if b.get("utilization") is not None else None),
             money_text(b.get("spent_usd")), money_text(b.get("limit_usd")),
-            f"{str(b.get('period_start') or '')[:10]} to {str(b.get('period_end') or '')[:10]}",
+            f"{str(b.get('period_start') or '')[:10]} to {str(b.get('period_end'))[:10]}" if b.get("period_end")
+            else "all time",
         ) for b in report.budgets], right=(2, 3, 4))
     else:
-        lines.append("No budgets are defined.")
+        lines.append("No budgets were defined when the period ended.")
     lines += ["", "## Anomalies", ""]
     if report.anomalies:
         lines += _md_table(["Day", "What", "Cost", "Trailing mean", "Threshold", "Rule"], [(
