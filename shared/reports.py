@@ -22,6 +22,11 @@ $0). With 7 or more days of history the rule is "over the mean + 3 standard
 deviations" (population standard deviation), with fewer "over twice the
 mean"; with no history at all nothing is flagged. A service that spends
 after 14 quiet days is therefore flagged — that is what an anomaly is.
+Either way the cost must also exceed its mean by more than a floor: $0.05,
+or 5% of the trailing mean daily total when that is larger, so that one
+cheap call after quiet days ($0.0128 against $0.00) or a cent's wobble on a
+steady day is not reported as an anomaly. The threshold shown is the higher
+of the rule's and the floor's.
 """
 
 from __future__ import annotations
@@ -48,6 +53,9 @@ ANOMALY_WINDOW_DAYS = 14
 MIN_HISTORY_DAYS = 7
 ANOMALY_SIGMAS = 3
 SHORT_HISTORY_FACTOR = 2
+# A cost must exceed its trailing mean by more than this much to be an anomaly (see the module doc).
+ANOMALY_FLOOR_USD = Decimal("0.05")
+ANOMALY_FLOOR_SHARE = Decimal("0.05")  # of the trailing mean daily total
 RULE_SIGMA = "over_3_stddev"
 RULE_TWICE_MEAN = "over_twice_mean"
 DEFAULT_LIST_LIMIT = 20
@@ -289,9 +297,11 @@ def find_anomalies(days: Iterable[date], by_day: Mapping[date, Totals],
         if not recorded:
             continue
         history = [d for d in window if d >= recorded[0]]
+        usual_day = sum((_cost(by_day, d) for d in history), ZERO) / len(history)
+        floor = max(ANOMALY_FLOOR_USD, ANOMALY_FLOOR_SHARE * usual_day)
         spent_that_day = sorted(s for s, series in by_service.items() if day in series)
         for service, series in [(None, by_day), *((s, by_service[s]) for s in spent_that_day)]:
-            anomaly = _anomaly(day, service, _cost(series, day), [_cost(series, d) for d in history])
+            anomaly = _anomaly(day, service, _cost(series, day), [_cost(series, d) for d in history], floor)
             if anomaly is not None:
                 found.append(anomaly)
     return found
@@ -302,7 +312,8 @@ def _cost(series: Mapping[date, Totals], day: date) -> Decimal:
     return t.cost_usd if t is not None else ZERO
 
 
-def _anomaly(day: date, service: str | None, value: Decimal, history: Sequence[Decimal]) -> Anomaly | None:
+def _anomaly(day: date, service: str | None, value: Decimal, history: Sequence[Decimal],
+             floor: Decimal = ANOMALY_FLOOR_USD) -> Anomaly | None:
     n = len(history)
     mean = sum(history, ZERO) / n
     stddev = (sum(((v - mean) ** 2 for v in history), ZERO) / n).sqrt()
@@ -310,7 +321,8 @@ def _anomaly(day: date, service: str | None, value: Decimal, history: Sequence[D
         threshold, rule = mean + ANOMALY_SIGMAS * stddev, RULE_SIGMA
     else:
         threshold, rule = SHORT_HISTORY_FACTOR * mean, RULE_TWICE_MEAN
-    if value > 0 and value > threshold:
+    threshold = max(threshold, mean + floor)
+    if value > threshold:
         return Anomaly(day, service, value, mean, stddev, threshold, n, rule)
     return None
 
@@ -487,7 +499,8 @@ def report_markdown(report: Report) -> str:
             "over mean + 3 std dev" if a.rule == RULE_SIGMA else "over twice the mean (short history)",
         ) for a in report.anomalies], right=(2, 4))
     else:
-        lines.append("None: no day or service spent over 3 standard deviations above its trailing 14-day mean.")
+        lines.append("None: no day or service spent over 3 standard deviations above its trailing 14-day mean "
+                     "(twice the mean while history is short), and more than a small floor above it.")
     return "\n".join(lines) + "\n"
 
 
