@@ -23,7 +23,7 @@ from typing import Any
 from shared import budgets, pricing, store, table
 from shared.errors import ValidationFailed
 from shared.ingest import event_json
-from shared.models import EARLIEST, LATEST_DATE, Counts, EstimateIn, parse
+from shared.models import EARLIEST, LATEST_DATE, Counts, EstimateIn, parse, query_values
 from shared.money import ZERO, round_usd, usd
 from shared.rollups import (
     AGGREGATION_NAMES,
@@ -116,12 +116,9 @@ def parse_usage_query(params: Mapping[str, str]) -> UsageQuery:
     filters = {}
     for name in FILTERS:
         if params.get(name):
-            values = [v.strip() for v in params[name].split(",") if v.strip()]
-            if name in ("service", "operation"):
-                values = [v.lower() for v in values]
-            if name == "pr_number" and not all(v.isdigit() for v in values):
-                raise ValidationFailed.at(["query", name], "must be pull request numbers")
-            filters[name] = values
+            values = query_values(name, params[name], lower=name in ("service", "operation"))
+            if values:
+                filters[name] = values
     if "pr_number" in filters and "repository" not in filters:
         raise ValidationFailed.at(["query", "repository"], "is required with pr_number")
     group_by = _names(params.get("group_by"), "group_by", CSV_DEFAULT_GROUP_BY if fmt == "csv" else [])
@@ -341,11 +338,15 @@ def _limit(value: str | None) -> int:
 
 
 def _event_partitions(params: Mapping[str, str], start: date, end: date) -> list[tuple[table.Gsi, str]]:
+    params = dict(params)
+    for name in ("service", "job_id", "batch_id", "pr_number", "repository"):
+        if params.get(name):
+            params[name] = (query_values(name, params[name], lower=name == "service", many=False) or [""])[0]
     chosen = [name for name in ("service", "job_id", "batch_id", "pr_number") if params.get(name)]
     if len(chosen) > 1:
         raise ValidationFailed.at(["query", chosen[1]], f"give one of service, job_id, batch_id, pr_number (got {', '.join(chosen)})")
     if params.get("service"):
-        service = params["service"].lower()
+        service = params["service"]
         return [(table.GSI_BY_SERVICE, table.service_month_partition(service, m)) for m in reversed(list(_months(start, end)))]
     if params.get("job_id"):
         return [(table.GSI_BY_JOB, table.job_partition(params["job_id"]))]
