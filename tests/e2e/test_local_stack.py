@@ -122,3 +122,35 @@ def test_cli_budgets_list_and_check_against_the_demo(demo_server):
     assert status == 200 and len(body["alerts"]) >= 1
     status, body, _ = demo_server.request("GET", "/alerts?type=cloudwatch_alarm")
     assert [(a["name"], a["state"]) for a in body["alerts"]] == [("aiusage-dev-daily-cost", "ALARM")]
+
+
+def test_http_edges_over_the_wire(demo_server):
+    """405 with Allow, 415, HEAD and a trailing slash, as a browser or curl sees them."""
+    import http.client
+    import json
+    from urllib.parse import urlsplit
+
+    host = urlsplit(demo_server.url)
+    auth = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+    def send(method, path, body=None, headers=None):
+        connection = http.client.HTTPConnection(host.hostname, host.port, timeout=30)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        finally:
+            connection.close()
+
+    status, headers, body = send("DELETE", "/ai_usage", headers=auth)
+    assert (status, headers["allow"]) == (405, "GET, POST")
+    assert json.loads(body)["error"]["code"] == "method_not_allowed"
+    status, _, body = send("POST", "/ai_usage", body=b"service=openai", headers={**auth, "Content-Type": "text/plain"})
+    assert status == 415 and json.loads(body)["error"]["code"] == "unsupported_media_type"
+    status, headers, body = send("GET", "/dashboard/")
+    assert (status, headers["location"], body) == (308, "/dashboard", b"")
+    status, headers, body = send("HEAD", "/dashboard")
+    assert (status, body) == (200, b"") and headers["content-type"].startswith("text/html")
+    status, _, body = send("GET", "/ai_usage")  # no Authorization header at all: the API's own 401
+    assert status == 401 and json.loads(body) == {"error": {
+        "code": "unauthorized", "message": "missing or malformed Authorization: Bearer header", "details": []}}

@@ -1,6 +1,7 @@
 """API keys and scopes (SPEC 2), errors (SPEC 3), and the handler fed a real API Gateway event."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +128,52 @@ def test_revoking_a_key_twice_is_a_conflict_that_keeps_the_first_revocation(api,
     assert error["details"] == [{"loc": ["path", "key_id"], "msg": f"already revoked at {revoked_at}"}]
     listed = next(k for k in api.get("/keys").json()["keys"] if k["key_id"] == key_id)
     assert listed["revoked_at"] == revoked_at
+
+
+def test_a_path_with_another_method_is_405_with_allow(api):
+    for method, path, allow in (("DELETE", "/ai_usage", "GET, POST"), ("PUT", "/budgets/x/history", "GET"),
+                                ("POST", "/dashboard", "GET, HEAD"), ("PATCH", "/keys/k_1", "DELETE")):
+        answer = api.call(method, path)
+        assert answer.status == 405, (method, path, answer)
+        assert answer.headers["allow"] == allow
+        error = answer.json()["error"]
+        assert error["code"] == "method_not_allowed" and allow in error["message"] and error["details"] == []
+    assert api.call("DELETE", "/nope").json()["error"]["code"] == "not_found"
+
+
+def test_a_body_that_is_not_json_is_415(api):
+    answer = api.call("POST", "/ai_usage", raw=b"service=openai", headers={"content-type": "text/plain"})
+    assert answer.status == 415, answer
+    error = answer.json()["error"]
+    assert error["code"] == "unsupported_media_type"
+    assert error["details"] == [{"loc": ["header", "content-type"], "msg": "must be application/json, not 'text/plain'"}]
+
+
+def test_dashboard_with_a_trailing_slash_and_head_requests(api):
+    slash = api.call("GET", "/dashboard/", key=None)
+    assert (slash.status, slash.headers["location"], slash.text) == (308, "/dashboard", "")
+    page = api.call("GET", "/dashboard", key=None)
+    head = api.call("HEAD", "/dashboard", key=None)
+    assert (head.status, head.text) == (200, "")
+    assert head.headers["content-type"] == page.headers["content-type"] == "text/html; charset=utf-8"
+    assert api.call("HEAD", "/health", key=None).status == 200
+    asset = next(p.name for p in (Path(__file__).parents[2] / "functions/api/dashboard").glob("*.js"))
+    assert api.call("HEAD", f"/dashboard/{asset}", key=None).status == 200
+    # Nothing behind a credential is answered through these edges: no data without the authorizer.
+    for method, path in (("HEAD", "/ai_usage"), ("GET", "/ai_usage/"), ("HEAD", "/keys")):
+        answer = api.call(method, path)
+        assert answer.status in (308, 405), (method, path, answer)
+        assert answer.text == "" if answer.status == 308 else set(answer.json()) == {"error"}
+    assert api.call("GET", "/ai_usage/", query={"service": "openai"}).headers["location"] == "/ai_usage?service=openai"
+
+
+def test_every_credential_error_has_the_api_error_shape_and_wording(api):
+    """The authorizer sees requests without an Authorization header too, so every 401 reads the same."""
+    missing = api.call("GET", "/ai_usage", key=None)
+    basic = api.call("GET", "/ai_usage", key=None, headers={"authorization": "Basic dXNlcjpwYXNz"})
+    for answer in (missing, basic):
+        assert answer.status == 401
+        assert answer.json() == {"error": {"code": "unauthorized", "details": [],
+                                           "message": "missing or malformed Authorization: Bearer header"}}
+    unknown = api.call("GET", "/ai_usage", key="aiu_" + "x" * 43).json()
+    assert unknown == {"error": {"code": "unauthorized", "message": "unknown or revoked API key", "details": []}}

@@ -230,7 +230,7 @@ def test_every_route_of_access_routes_exists_with_its_function_and_authorizer(sy
     from functions.api.access import ROUTES
 
     routes = {r["Properties"]["RouteKey"]: r["Properties"] for r in synth.of_type("AWS::ApiGatewayV2::Route").values()}
-    assert set(routes) == set(ROUTES)
+    assert set(routes) == set(ROUTES) | {"$default"}
     integrations = synth.of_type("AWS::ApiGatewayV2::Integration")
     (authorizer_id,) = synth.of_type("AWS::ApiGatewayV2::Authorizer")
     expected_fn = {"public": "Query", "usage:read": "Query", "usage:write": "Ingest", "admin": "Admin"}
@@ -247,15 +247,25 @@ def test_every_route_of_access_routes_exists_with_its_function_and_authorizer(sy
             assert route["AuthorizerId"] == {"Ref": authorizer_id}, route_key
 
 
-def test_authorizer_is_simple_cached_on_the_authorization_header(synth):
+def test_authorizer_is_simple_and_sees_every_request(synth):
+    """No identity source and no cache: API Gateway never answers a missing header itself (SPEC 3's shape),
+    and a revoked key stops working at once."""
     (authorizer,) = synth.of_type("AWS::ApiGatewayV2::Authorizer").values()
     props = authorizer["Properties"]
     assert props["AuthorizerType"] == "REQUEST"
     assert props["EnableSimpleResponses"] is True
     assert props["AuthorizerPayloadFormatVersion"] == "2.0"
-    assert props["IdentitySource"] == ["$request.header.Authorization"]
-    assert props["AuthorizerResultTtlInSeconds"] == 300
+    assert props.get("IdentitySource", []) == []
+    assert props["AuthorizerResultTtlInSeconds"] == 0
     assert _fn_id(synth, "Authorizer") in json.dumps(props["AuthorizerUri"])
+
+
+def test_default_route_answers_unmatched_requests_from_the_query_function_without_authorizer(synth):
+    (default,) = [r["Properties"] for r in synth.of_type("AWS::ApiGatewayV2::Route").values()
+                  if r["Properties"]["RouteKey"] == "$default"]
+    assert default.get("AuthorizationType", "NONE") == "NONE" and "AuthorizerId" not in default
+    integration = synth.of_type("AWS::ApiGatewayV2::Integration")[default["Target"]["Fn::Join"][1][1]["Ref"]]
+    assert integration["Properties"]["IntegrationUri"] == {"Fn::GetAtt": [_fn_id(synth, "Query"), "Arn"]}
 
 
 def test_stage_logs_json_and_throttles(synth):
@@ -286,7 +296,7 @@ def test_new_routes_are_picked_up_from_the_dict(tmp_path):
     stack = AIUsageStack(app, "routes-test", config=StackConfig(bundling="stub"), asset=bundling.build_asset("stub"),
                          routes=routes)
     template = Template.from_stack(stack)
-    template.resource_count_is("AWS::ApiGatewayV2::Route", len(routes))
+    template.resource_count_is("AWS::ApiGatewayV2::Route", len(routes) + 1)  # and $default
     resources = template.to_json()["Resources"]
     for route_key, function in (("DELETE /made/up/{thing_id}", stack.functions.admin),
                                 ("GET /made/up/{thing_id}", stack.functions.query)):

@@ -55,9 +55,9 @@ CASES = {
                                  '"tags": {"team": "a", "team": "b"}}'), 400, ["team"], "duplicate"),
     "duplicate key in a batch": (raw('{"events": [{"service": "openai", "model": "m", "service": "x"}]}'), 400,
                                  ["service"], "duplicate"),
-    "text/plain": ({"body": EVENT, "headers": {"content-type": "text/plain"}}, 400, ["header", "content-type"],
+    "text/plain": ({"body": EVENT, "headers": {"content-type": "text/plain"}}, 415, ["header", "content-type"],
                    "application/json"),
-    "form content type": ({"body": EVENT, "headers": {"content-type": "application/x-www-form-urlencoded"}}, 400,
+    "form content type": ({"body": EVENT, "headers": {"content-type": "application/x-www-form-urlencoded"}}, 415,
                           ["header", "content-type"], "application/json"),
     "empty body": (raw(b""), 400, ["body"], "required"),
     "a JSON array": ({"body": [EVENT]}, 400, [], "event object"),
@@ -101,7 +101,7 @@ def test_rejected_with_the_field_named_and_nothing_written(ledger, case):
     answer = ledger.call("POST", "/ai_usage", **kwargs)
     assert answer.status == status, answer
     error = answer.json()["error"]
-    assert error["code"] == ("payload_too_large" if status == 413 else "validation_error")
+    assert error["code"] == {413: "payload_too_large", 415: "unsupported_media_type"}.get(status, "validation_error")
     if loc is not None:
         first = error["details"][0]
         assert first["loc"][-len(loc):] == loc if loc else first["loc"] == [], error
@@ -140,7 +140,7 @@ def test_every_body_route_reads_bodies_strictly(api, route):
         (b'{"name": "caf\xe9"}', None, 400, "validation_error"),
         (b'{"name": "a", "name": "b"}', None, 400, "validation_error"),
         (json.dumps(nested(65)).encode(), None, 400, "validation_error"),
-        (b'{"name": "a"}', "text/csv", 400, "validation_error"),
+        (b'{"name": "a"}', "text/csv", 415, "unsupported_media_type"),
     ]
     for body, content_type, status, code in probes:
         answer = api.call(method, path, raw=body, headers={"content-type": content_type or "application/json"})
