@@ -149,6 +149,8 @@ def last_complete_period(kind: str, now: datetime) -> Period:
 def requested_period(kind: Any, key: Any, now: datetime, where: str = "body") -> Period:
     """The period a caller asked for (default: the last complete one); never one that has not started."""
     if key is None:
+        if kind is None:
+            raise ValidationFailed.at([where, "kind"], f"missing: one of {', '.join(KINDS)}")
         if kind not in KINDS:
             raise ValidationFailed.at([where, "kind"], f"must be one of {', '.join(KINDS)}")
         return last_complete_period(kind, now)
