@@ -28,7 +28,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared import alerts, pricing, store, table, telemetry
+from shared import alerts, budget_alarms, pricing, store, table, telemetry
 from shared.config import settings
 from shared.errors import NotFound, ValidationFailed
 from shared.models import BUDGET_ID_PATTERN, BudgetCheckIn, BudgetIn, Counts, UsageEvent, format_ts, parse
@@ -429,7 +429,8 @@ def put_budget(budget_id: str, body: Any, principal: str, now: datetime | None =
         version, existing, existing_item = _load(budget_id)
         definition = _definition_text(parsed, parsed.name or budget_id)
         if existing is not None and existing_item["definition"] == definition and existing_item.get(BACKFILL_MARKER):
-            return budget_json(existing, now), False  # nothing changed
+            budget_alarms.sync(existing)  # nothing changed; repeating a PUT repairs the alarms
+            return budget_json(existing, now), False
         counting_changed = existing is None or _counting(json.loads(existing_item["definition"])) != _counting(json.loads(definition))
         generation = (existing.generation + 1) if existing is not None and counting_changed else (existing.generation if existing else 1)
         item = {
@@ -458,6 +459,7 @@ def put_budget(budget_id: str, body: Any, principal: str, now: datetime | None =
             raise
         if counting_changed or not item.get(BACKFILL_MARKER):
             backfill(b, now)
+        budget_alarms.sync(b)
         return budget_json(b, now), existing is None
 
 
@@ -475,15 +477,18 @@ def delete_budget(budget_id: str, principal: str, now: datetime | None = None) -
     while True:
         version, existing, _ = _load(budget_id)
         if existing is None:
+            budget_alarms.remove(budget_id)  # what a DELETE that failed after the budget was gone left behind
             raise NotFound(f"no budget {budget_id}")
         history = _history_item(budget_id, "delete", principal, now, existing.definition_json(), None)
         try:
             store.transact([store.delete_action(table.budget_definition_key(budget_id)),
                             store.budget_version_bump(version), store.put_action(history)])
-            return
         except Exception as exc:
             if not store.is_condition_failure(exc):
                 raise
+            continue
+        budget_alarms.remove(budget_id)
+        return
 
 
 def reset_budget(budget_id: str, principal: str, now: datetime | None = None) -> dict[str, Any]:

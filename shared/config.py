@@ -29,6 +29,13 @@ class Settings(BaseModel):
     # are eventually consistent; moto is not, so the local default is 0).
     backfill_settle_seconds: float = Field(0.0, ge=0, le=10)
     stage: str = "dev"
+    # Names of the budgets' CloudWatch alarms start with this (shared/budget_alarms.py); the admin
+    # role may touch only those. Default: aiusage-<stage>/budget/, like the stack's own alarm names.
+    budget_alarm_prefix: str = ""
+
+    def model_post_init(self, context: object) -> None:
+        if not self.budget_alarm_prefix:
+            self.budget_alarm_prefix = f"aiusage-{self.stage}/budget/"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

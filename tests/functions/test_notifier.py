@@ -310,3 +310,47 @@ def test_one_state_change_delivered_directly_and_through_sns_is_stored_and_forwa
     assert [a["state"] for a in cloudwatch_alerts(api)] == ["OK", "ALARM"]
     assert len(webhook.received) == 2
 
+
+def as_cloudwatch_sends_it(alarm: dict, state: str, message_id: str) -> dict:
+    """The SNS record CloudWatch publishes for `alarm` (as DescribeAlarms shows it) entering `state`."""
+    message = {
+        "AlarmName": alarm["AlarmName"], "AlarmDescription": alarm.get("AlarmDescription"),
+        "AWSAccountId": "123456789012", "NewStateValue": state, "OldStateValue": "INSUFFICIENT_DATA",
+        "NewStateReason": f"Threshold Crossed: 1 out of the last 1 datapoints [{alarm['Threshold'] + 1}] was greater "
+                          f"than or equal to the threshold ({alarm['Threshold']}).",
+        "StateChangeTime": "2026-11-21T09:06:12.482+0000", "Region": "US East (N. Virginia)",
+        "AlarmArn": alarm["AlarmArn"], "AlarmActions": alarm["AlarmActions"], "OKActions": alarm["OKActions"],
+        "Trigger": {"MetricName": alarm["MetricName"], "Namespace": alarm["Namespace"], "Statistic": "MAXIMUM",
+                    "Dimensions": [{"value": d["Value"], "name": d["Name"]} for d in alarm["Dimensions"]],
+                    "Period": alarm["Period"], "EvaluationPeriods": alarm["EvaluationPeriods"],
+                    "ComparisonOperator": alarm["ComparisonOperator"], "Threshold": alarm["Threshold"],
+                    "TreatMissingData": alarm["TreatMissingData"]},
+    }
+    return {"Records": [sns_record(message_id, message)]}
+
+
+def test_a_budget_gets_its_alarms_and_the_notifier_names_the_budget(api, webhook):
+    """PUT a budget -> its alarms in CloudWatch (moto) -> an alarm notification -> an alert of that budget."""
+    import os
+
+    import boto3
+
+    cloudwatch = boto3.client("cloudwatch")
+    assert api.put("/budgets/anthropic-monthly", {"name": "Anthropic monthly", "scope": {"service": "anthropic"},
+                                                  "period": "monthly", "limit_usd": 500,
+                                                  "thresholds": [0.5, 0.8, 1.0]}).status == 201
+    alarms = cloudwatch.describe_alarms(AlarmNamePrefix="aiusage-dev/budget/")["MetricAlarms"]
+    (at_80,) = [a for a in alarms if a["Threshold"] == 80.0]
+    assert at_80["AlarmName"] == "aiusage-dev/budget/anthropic-monthly/80pct"
+    assert at_80["AlarmActions"] == at_80["OKActions"] == [os.environ["ALERTS_TOPIC_ARN"]]
+    invoke(as_cloudwatch_sends_it(at_80, "ALARM", "cw-1"))
+
+    (alert,) = api.get("/alerts", budget_id="anthropic-monthly").json()["alerts"]
+    assert (alert["type"], alert["name"], alert["threshold"], alert["state"]) == (
+        "cloudwatch_alarm", "aiusage-dev/budget/anthropic-monthly/80pct", 80.0, "ALARM")
+    assert alert["description"] == ("aiusage budget 'Anthropic monthly' (anthropic-monthly) reached 80% of its "
+                                    "monthly limit of 500 USD")
+    (post,) = webhook.received
+    assert "ALARM: aiusage-dev/budget/anthropic-monthly/80pct" in post["body"]["text"]
+    assert "budget anthropic-monthly, threshold 80" in post["body"]["text"]
+    assert api.get("/alerts", budget_id="other").json()["alerts"] == []

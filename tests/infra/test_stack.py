@@ -33,10 +33,11 @@ DYNAMODB_ACTIONS = {
 LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 PUBLISH = {"sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"}
+BUDGET_ALARMS = {"cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms"}
 ALL_ACTIONS = {
     "Query": LOGS | XRAY | DYNAMODB_ACTIONS["Query"],
     "Ingest": LOGS | XRAY | DYNAMODB_ACTIONS["Ingest"] | PUBLISH,
-    "Admin": LOGS | XRAY | DYNAMODB_ACTIONS["Admin"] | PUBLISH,
+    "Admin": LOGS | XRAY | DYNAMODB_ACTIONS["Admin"] | PUBLISH | BUDGET_ALARMS,
     "Authorizer": LOGS | XRAY | DYNAMODB_ACTIONS["Authorizer"],
     "Reports": LOGS | XRAY | DYNAMODB_ACTIONS["Reports"] | PUBLISH | {"sqs:SendMessage"},
     "Notifier": LOGS | XRAY | DYNAMODB_ACTIONS["Notifier"] | {"sqs:SendMessage", "secretsmanager:GetSecretValue"},
@@ -145,6 +146,7 @@ def test_function_environment(synth):
         assert (env.get("ALERTS_TOPIC_ARN") == topic_ref) == (name in ("Ingest", "Admin", "Reports")), name
     admin = synth.resources[_fn_id(synth, "Admin")]["Properties"]["Environment"]["Variables"]
     assert admin["BACKFILL_SETTLE_SECONDS"] == "1"  # budget backfills wait for the by-day GSI
+    assert admin["BUDGET_ALARM_PREFIX"] == "aiusage-test/budget/"  # the names its role may manage
     authorizer = synth.resources[_fn_id(synth, "Authorizer")]["Properties"]["Environment"]["Variables"]
     assert authorizer["GITHUB_OIDC_AUDIENCE"] == "aiusage"
     assert authorizer["GITHUB_OIDC_ALLOWLIST"] == "octo-org,other-org/one-repo"
@@ -203,6 +205,11 @@ def test_resources_are_arns_not_star(synth, name):
             assert resources == [{"Fn::GetAtt": [synth.logical_id(stack.functions.dead_letter_queues[name]), "Arn"]}]
         elif actions == LOGS:
             assert resources == [{"Fn::GetAtt": [synth.logical_id(stack.functions.log_groups[name]), "Arn"]}]
+        elif actions == BUDGET_ALARMS:
+            assert name == "Admin"
+            (arn,) = resources
+            assert arn["Fn::Join"][1][-1] == ":alarm:aiusage-test/budget/*", arn
+            assert {"Ref": "AWS::AccountId"} in arn["Fn::Join"][1] and {"Ref": "AWS::Region"} in arn["Fn::Join"][1]
         elif actions == {"secretsmanager:GetSecretValue"}:
             (arn,) = resources
             assert json.dumps(arn).endswith(':secret:aiusage/test/slack-webhook-??????"]]}')
@@ -400,6 +407,18 @@ def test_budget_alarms(synth):
         assert [d["Name"] for d in alarm["Dimensions"]] == ["BudgetId"]
         assert alarm["Statistic"] == "Maximum" and alarm["Period"] == 300
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert alarm["TreatMissingData"] == "ignore"  # keeps ALARM between recordings instead of flapping to OK
+
+
+def test_any_budget_past_its_limit_alarms_whatever_budgets_exist(synth):
+    """The stack's own budget alarm: the highest BudgetUtilization of all budgets (each budget's own alarms are
+    created at run time by the admin function, see test_role_has_exactly_the_actions_it_needs)."""
+    (alarm,) = [a for a in _alarms(synth) if a["AlarmName"] == "aiusage-test-budget-exceeded"]
+    (query,) = alarm["Metrics"]
+    assert query["Expression"] == 'SELECT MAX(BudgetUtilization) FROM SCHEMA("AIUsage", BudgetId)'
+    assert query["Period"] == 300 and query["ReturnData"] is True
+    assert alarm["Threshold"] == 100 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["TreatMissingData"] == "ignore" and alarm["EvaluationPeriods"] == 1
 
 
 def test_daily_cost_alarm(synth):
