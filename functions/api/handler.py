@@ -34,6 +34,7 @@ for router in (system.router, usage.router, prices.router, keys.router, alerts.r
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    if event.get("routeKey") == edges.DEFAULT_ROUTE:  # no route matched: 405, HEAD, trailing slash or 404
+    method = ((event.get("requestContext") or {}).get("http") or {}).get("method")
+    if event.get("routeKey") == edges.DEFAULT_ROUTE or method == "HEAD":  # 405, HEAD, trailing slash or 404
         return edges.answer(event, lambda routed: app.resolve(routed, context))
     return app.resolve(event, context)

@@ -177,3 +177,19 @@ def test_every_credential_error_has_the_api_error_shape_and_wording(api):
                                            "message": "missing or malformed Authorization: Bearer header"}}
     unknown = api.call("GET", "/ai_usage", key="aiu_" + "x" * 43).json()
     assert unknown == {"error": {"code": "unauthorized", "message": "unknown or revoked API key", "details": []}}
+
+
+def test_head_routed_to_a_get_route_by_api_gateway_is_answered_too(api):
+    """Should API Gateway hand a HEAD to the GET route itself, the answer is the same as through $default."""
+    from functions.api.handler import lambda_handler
+
+    event = fixture_json("apigw-v2-get-ai-usage.json")
+    for route_key, path, status in (("GET /dashboard", "/dashboard", 200), ("GET /ai_usage", "/ai_usage", 405)):
+        head = {**event, "routeKey": route_key, "rawPath": path, "rawQueryString": "",
+                "requestContext": {**event["requestContext"], "routeKey": route_key,
+                                   "http": {**event["requestContext"]["http"], "method": "HEAD", "path": path}}}
+        head.pop("queryStringParameters", None)
+        answer = lambda_handler(head, type("Context", (), {"function_name": "query", "memory_limit_in_mb": 512,
+                                                           "aws_request_id": "r1",
+                                                           "invoked_function_arn": "arn:aws:lambda:x"})())
+        assert (answer["statusCode"], answer["body"] if status == 200 else "") == (status, ""), answer
