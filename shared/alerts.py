@@ -17,7 +17,7 @@ from typing import Any
 from shared import store, table
 from shared.config import settings
 from shared.errors import ValidationFailed
-from shared.models import format_ts, parse_timestamp
+from shared.models import format_ts, parse_timestamp, query_values
 
 ALERT_TYPES = ("budget_threshold", "budget_forecast", "cloudwatch_alarm")
 DEFAULT_LOOKBACK_DAYS = 90
@@ -69,6 +69,8 @@ def list_alerts(since: str | None = None, alert_type: str | None = None, budget_
             raise ValidationFailed.at(["query", "since"], str(exc)) from None
     else:
         start = now - timedelta(days=DEFAULT_LOOKBACK_DAYS)
+    if budget_id:
+        query_values("budget_id", budget_id, many=False)
     if alert_type is not None and alert_type not in ALERT_TYPES:
         raise ValidationFailed.at(["query", "type"], f"must be one of {', '.join(ALERT_TYPES)}")
     if start > now:

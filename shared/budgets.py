@@ -24,12 +24,12 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared import alerts, events, freshness, pricing, store, table, telemetry
+from shared import alerts, budget_alarms, events, freshness, pricing, store, table, telemetry
 from shared.config import settings
 from shared.errors import NotFound, ValidationFailed
 from shared.events import UsageEvent
@@ -272,7 +272,7 @@ def _forecast_alert(b: Budget, period: Period, spent: Totals, now: datetime) -> 
         return []
     alert = alerts.raise_alert(
         f"budget:{b.budget_id}:{b.generation}:{period.key}:forecast", "budget_forecast",
-        {"budget_id": b.budget_id, "budget_name": b.name, "forecast": float(s["forecast"]),
+        {"budget_id": b.budget_id, "budget_name": b.name, "forecast": in_limit_unit(b, s["forecast"]),
          "spent_usd": usd(spent.cost_usd), "limit": float(b.limit), "limit_kind": b.limit_kind,
          "period": _period_json(period)},
         subject=f"aiusage: budget {b.name} is forecast to pass its limit", now=now)
@@ -292,13 +292,30 @@ def _period_json(period: Period) -> dict[str, Any]:
             "end": period.end.isoformat() if period.end else None}
 
 
+def in_limit_unit(b: Budget, amount: Decimal) -> float | int:
+    """An amount in the budget's limit unit as JSON, rounded once: USD and credits to 6 places, tokens whole."""
+    return int(amount.to_integral_value(ROUND_HALF_UP)) if b.limit_kind == "tokens" else usd(amount)
+
+
+def counting_since(b: Budget, period: Period) -> datetime:
+    """Where the burn rate starts: the period's start, or the reset within it.
+
+    A `total` period never started (it is all time), so its rate runs from the
+    budget's creation or its last reset instead of from 1970.
+    """
+    if period.end is None:
+        return b.counting_from or datetime.fromisoformat(b.created_at.replace("Z", "+00:00"))
+    return max(period.start, b.counting_from) if b.counting_from else period.start
+
+
 def _status(b: Budget, period: Period, spent: Totals, now: datetime) -> dict[str, Any]:
     """Status numbers in the limit's unit (Decimal), burn rate and forecast."""
     limit = b.limit
     used = b.spent_in_limit_unit(spent)
     utilization = used / limit
-    counted_from = max(period.start, b.counting_from) if b.counting_from else period.start
-    elapsed_days = max(Decimal((now - counted_from).total_seconds()) / 86400, Decimal(1) / 24)
+    # At least an hour, or a day for `total` budgets, whose spend mostly predates them (the backfill counts it).
+    least = Decimal(1) if period.end is None else Decimal(1) / 24
+    elapsed_days = max(Decimal((now - counting_since(b, period)).total_seconds()) / 86400, least)
     burn = used / elapsed_days
     forecast = exhausted_at = None
     if period.end is not None:
@@ -336,12 +353,12 @@ def status(b: Budget, now: datetime, stats: store.ReadStats | None = None) -> di
         "period_key": period.key,
         "spent_usd": usd(spent.cost_usd),
         "spent_tokens": spent.tokens,
-        "spent_credits": float(spent.credits),
+        "spent_credits": usd(spent.credits),
         "limit_usd": float(usd_limit) if usd_limit is not None else None,
         "limit_tokens": b.limit_tokens,
         "limit_credits": float(b.limit_credits) if b.limit_credits is not None else None,
         "remaining_usd": usd(usd_limit - spent.cost_usd) if usd_limit is not None else None,
-        "remaining": float(b.limit - s["used"]),
+        "remaining": in_limit_unit(b, b.limit - s["used"]),
         "utilization": round(float(s["utilization"]), 6),
         "state": state_of(s["utilization"]),
         "burn_rate_usd_per_day": usd(burn_usd),
@@ -379,8 +396,8 @@ def list_budgets(now: datetime | None = None) -> list[dict[str, Any]]:
 def all_statuses(now: datetime | None = None) -> list[dict[str, Any]]:
     """Every budget with its current status (for reports and the dashboard)."""
     now = now or datetime.now(UTC)
-    return [{"budget_id": b["budget_id"], "name": b["name"], "period": b["period"], **b["status"]}
-            for b in list_budgets(now)]
+    return [{"budget_id": b["budget_id"], "name": b["name"], "period": b["period"], "created_at": b["created_at"],
+             **b["status"]} for b in list_budgets(now)]
 
 
 # --- changes ----------------------------------------------------------------------------------
@@ -410,7 +427,8 @@ def put_budget(budget_id: str, body: Any, principal: str, now: datetime | None =
         existing, existing_item = _load(budget_id)
         definition = _definition_text(parsed, parsed.name or budget_id)
         if existing is not None and existing_item["definition"] == definition:
-            return budget_json(existing, now_), False  # nothing changed
+            budget_alarms.sync(existing)  # nothing changed; repeating a PUT repairs the alarms
+            return budget_json(existing, now_), False
         counting_changed = existing is None or _counting(json.loads(existing_item["definition"])) != _counting(json.loads(definition))
         item = {**(existing_item or {}), **table.budget_definition_key(budget_id), "item_type": "budget",
                 "budget_id": budget_id, "definition": definition,
@@ -423,6 +441,7 @@ def put_budget(budget_id: str, body: Any, principal: str, now: datetime | None =
         history = _history_item(budget_id, action, principal, now_,
                                 existing.definition_json() if existing else None, b.definition_json())
         if _write(item, existing_item, history, counting_changed):
+            budget_alarms.sync(b)
             return budget_json(b, now_), existing is None
 
 
@@ -473,16 +492,19 @@ def delete_budget(budget_id: str, principal: str, now: datetime | None = None) -
     while True:
         existing, existing_item = _load(budget_id)
         if existing is None:
+            budget_alarms.remove(budget_id)  # what a DELETE that failed after the budget was gone left behind
             raise NotFound(f"no budget {budget_id}")
         history = _history_item(budget_id, "delete", principal, now, existing.definition_json(), None)
         try:
             store.transact([store.delete_action(table.budget_definition_key(budget_id),
                                                 if_equal=("updated_at", existing_item["updated_at"])),
                             store.put_action(history)])
-            return
         except Exception as exc:
             if not store.is_condition_failure(exc):
                 raise
+            continue
+        budget_alarms.remove(budget_id)
+        return
 
 
 def reset_budget(budget_id: str, principal: str, now: datetime | None = None) -> dict[str, Any]:

@@ -39,6 +39,13 @@ class Settings(BaseModel):
     # many seconds after its definition is written (longer than that write takes).
     budget_fence_seconds: float = Field(1.0, gt=0, le=60)
     stage: str = "dev"
+    # Names of the budgets' CloudWatch alarms start with this (shared/budget_alarms.py); the admin
+    # role may touch only those. Default: aiusage-<stage>/budget/, like the stack's own alarm names.
+    budget_alarm_prefix: str = ""
+
+    def model_post_init(self, context: object) -> None:
+        if not self.budget_alarm_prefix:
+            self.budget_alarm_prefix = f"aiusage-{self.stage}/budget/"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

@@ -42,3 +42,9 @@ class Conflict(AiUsageError):
 
 class PayloadTooLarge(AiUsageError):
     code = "payload_too_large"
+
+
+class UnsupportedMediaType(AiUsageError):
+    """A body in a media type the route does not read (JSON routes read application/json)."""
+
+    code = "unsupported_media_type"

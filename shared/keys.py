@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared import store, table
-from shared.errors import NotFound
+from shared.errors import Conflict, NotFound
 from shared.models import format_ts
 
 SCOPES = ("usage:write", "usage:read", "admin")
@@ -81,10 +81,15 @@ def list_keys() -> list[dict[str, Any]]:
 
 
 def revoke_key(key_id: str, now: datetime | None = None) -> dict[str, Any]:
+    """Revoke once: `revoked_at` records the first revocation; revoking again is a 409 that keeps it."""
     item = store.update(table.api_key_key(key_id), {"revoked_at": format_ts(now or datetime.now(UTC))},
-                        require_exists=True)
+                        require_exists=True, require_unset=("revoked_at",))
     if item is None:
-        raise NotFound(f"no key {key_id}")
+        existing = store.get(table.api_key_key(key_id))
+        if existing is None:
+            raise NotFound(f"no key {key_id}")
+        raise Conflict(f"key {key_id} was already revoked at {existing['revoked_at']}",
+                       [{"loc": ["path", "key_id"], "msg": f"already revoked at {existing['revoked_at']}"}])
     return _public(item)
 
 

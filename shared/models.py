@@ -22,6 +22,7 @@ from shared.money import decimal_text
 EVENT_ID_PATTERN = r"^[A-Za-z0-9._:@/-]{1,128}$"
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 SLUG = re.compile(SLUG_PATTERN)
+BUDGET_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MAX_EVENTS_PER_BATCH = 1000
 MAX_METADATA_BYTES = 4096
 MAX_FUTURE = timedelta(minutes=5)
@@ -65,6 +66,26 @@ def parse_timestamp(value: Any) -> datetime:
     if utc < EARLIEST:
         raise ValueError("must not be before 2000-01-01T00:00:00Z")
     return utc
+
+
+DATE_OR_TIMESTAMP = "must be a date YYYY-MM-DD (midnight UTC) or an RFC 3339 timestamp with offset, e.g. 2026-11-21T09:30:00Z"
+
+
+def parse_date_or_timestamp(value: Any) -> datetime:
+    """`2026-11-21` (midnight UTC) or an RFC 3339 timestamp with offset -> aware UTC datetime."""
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value} is not a calendar date; {DATE_OR_TIMESTAMP}") from None
+        value = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    elif not isinstance(value, datetime) and not (isinstance(value, str) and len(value) > 10):
+        raise ValueError(DATE_OR_TIMESTAMP)
+    try:
+        return parse_timestamp(value)
+    except ValueError as exc:
+        message = str(exc)
+        raise ValueError(DATE_OR_TIMESTAMP if message.startswith("must be an RFC 3339") else message) from None
 
 
 def format_ts(ts: datetime) -> str:
@@ -221,6 +242,43 @@ def content_hash(fields: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(canon(fields)).encode()).hexdigest()[:32]
 
 
+# --- query string values -------------------------------------------------------
+
+# A query value is compared with stored values, so it is bounded like them: a
+# value no event could hold is a 400 naming the parameter, not an empty answer
+# (or a DynamoDB key too long to query). Comma lists hold at most this many values.
+MAX_QUERY_VALUES = 50
+_DIGITS = re.compile(r"^\d{1,16}$")
+QUERY_VALUE_RULES: dict[str, tuple[int, re.Pattern[str] | None, str]] = {
+    "service": (64, SLUG, "a service name: lower case letters, digits and _ . - (at most 64)"),
+    "operation": (64, SLUG, "an operation name: lower case letters, digits and _ . - (at most 64)"),
+    "model": (200, None, "a model name of at most 200 characters"),
+    "user_id": (128, None, "at most 128 characters"),
+    "project": (128, None, "at most 128 characters"),
+    "job_id": (128, None, "at most 128 characters"),
+    "batch_id": (128, None, "at most 128 characters"),
+    "repository": (200, None, "an owner/name repository of at most 200 characters"),
+    "pr_number": (16, _DIGITS, "a pull request number"),
+    "budget_id": (64, re.compile(BUDGET_ID_PATTERN), "a budget id: 1..64 of [A-Za-z0-9._-], starting with a letter or digit"),
+}
+
+
+def query_values(name: str, raw: str, *, lower: bool = False, many: bool = True) -> list[str]:
+    """The values of query parameter `name` (a comma list when `many`), each checked like a stored value."""
+    from shared.errors import ValidationFailed
+
+    max_length, pattern, wanted = QUERY_VALUE_RULES[name]
+    values = [v.strip() for v in raw.split(",")] if many else [raw.strip()]
+    values = list(dict.fromkeys(v.lower() if lower else v for v in values if v))  # a value counts once
+    if len(values) > MAX_QUERY_VALUES:
+        raise ValidationFailed.at(["query", name], f"at most {MAX_QUERY_VALUES} comma-separated values")
+    for value in values:
+        if len(value) > max_length or (pattern is not None and not pattern.match(value)):
+            shown = value if len(value) <= 40 else value[:37] + "..."
+            raise ValidationFailed.at(["query", name], f"{shown!r} is not {wanted}")
+    return values
+
+
 # --- other request bodies -------------------------------------------------------
 
 Scope = Literal["usage:write", "usage:read", "admin"]
@@ -238,14 +296,13 @@ class PriceOverrideIn(_Input):
     cache_write_per_mtok: Money | None = None
     per_request: Money | None = None
     credits_per_request: Money | None = None
-    valid_from: datetime | None = None
+    valid_from: datetime | None = Field(None, description="A date YYYY-MM-DD (midnight UTC) or an RFC 3339 timestamp "
+                                                          "with offset; default 2000-01-01")
 
     @field_validator("valid_from", mode="before")
     @classmethod
     def _valid_from(cls, value: Any) -> Any:
-        if isinstance(value, str) and len(value) == 10:
-            value = value + "T00:00:00Z"
-        return None if value is None else parse_timestamp(value)
+        return None if value is None else parse_date_or_timestamp(value)
 
     @model_validator(mode="after")
     def _some_price(self) -> PriceOverrideIn:
@@ -314,7 +371,6 @@ def pydantic_details(exc: Any, prefix: tuple[Any, ...] = ()) -> list[dict[str, A
 
 # --- budgets -----------------------------------------------------------------------
 
-BUDGET_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 Period = Literal["daily", "weekly", "monthly", "quarterly", "yearly", "total"]
 Action = Literal["warn", "block", "degrade", "queue"]
 

@@ -29,7 +29,7 @@ from typing import Any
 from shared import budgets, events, freshness, pricing, store, table
 from shared.errors import ValidationFailed
 from shared.events import UsageEvent
-from shared.models import EARLIEST, LATEST_DATE, Counts, EstimateIn, parse
+from shared.models import EARLIEST, LATEST_DATE, Counts, EstimateIn, parse, query_values
 from shared.money import ZERO, round_usd, usd
 from shared.rollups import (
     AGGREGATION_NAMES,
@@ -122,12 +122,9 @@ def parse_usage_query(params: Mapping[str, str]) -> UsageQuery:
     filters = {}
     for name in FILTERS:
         if params.get(name):
-            values = [v.strip() for v in params[name].split(",") if v.strip()]
-            if name in ("service", "operation"):
-                values = [v.lower() for v in values]
-            if name == "pr_number" and not all(v.isdigit() for v in values):
-                raise ValidationFailed.at(["query", name], "must be pull request numbers")
-            filters[name] = values
+            values = query_values(name, params[name], lower=name in ("service", "operation"))
+            if values:
+                filters[name] = values
     if "pr_number" in filters and "repository" not in filters:
         raise ValidationFailed.at(["query", "repository"], "is required with pr_number")
     group_by = _names(params.get("group_by"), "group_by", CSV_DEFAULT_GROUP_BY if fmt == "csv" else [])
@@ -375,6 +372,10 @@ def list_events(params: Mapping[str, str]) -> dict[str, Any]:
 def _listing(params: Mapping[str, str], start: date, end: date,
              stats: store.ReadStats) -> tuple[list[list[tuple[table.Gsi, str]]], tuple[list[str], str] | None]:
     """The groups of partitions to list, newest group first, and a filter on what they hold."""
+    params = dict(params)
+    for name in ("service", "job_id", "batch_id", "pr_number", "repository"):
+        if params.get(name):  # bounded like the stored values they match
+            params[name] = (query_values(name, params[name], lower=name == "service", many=False) or [""])[0]
     chosen = [name for name in ("service", "job_id", "batch_id", "pr_number") if params.get(name)]
     if len(chosen) > 1:
         raise ValidationFailed.at(["query", chosen[1]], f"give one of service, job_id, batch_id, pr_number (got {', '.join(chosen)})")
@@ -390,7 +391,7 @@ def _listing(params: Mapping[str, str], start: date, end: date,
         return [_shards(table.GSI_BY_JOB, table.job_partition, params["job_id"])], where
     if params.get("batch_id"):
         return [_shards(table.GSI_BY_BATCH, table.batch_partition, params["batch_id"])], where
-    services = [params["service"].lower()] if params.get("service") else None
+    services = [params["service"]] if params.get("service") else None
     return _service_month_groups(start, end, services, stats), where
 
 

@@ -2,7 +2,8 @@
 
 A report covers one period — a day (`2026-11-21`), an ISO week (`2026-W47`)
 or a month (`2026-11`) — and holds its totals, breakdowns by service, model and
-operation, the top users, jobs and repositories by cost, every budget's status,
+operation, the top users, jobs and repositories by cost, every budget's status in
+its period containing the report period's end (`budgets_at_end`),
 the change against the previous period of the same kind, anomalies and the
 month-end forecast.
 
@@ -21,6 +22,11 @@ $0). With 7 or more days of history the rule is "over the mean + 3 standard
 deviations" (population standard deviation), with fewer "over twice the
 mean"; with no history at all nothing is flagged. A service that spends
 after 14 quiet days is therefore flagged — that is what an anomaly is.
+Either way the cost must also exceed its mean by more than a floor: $0.05,
+or 5% of the trailing mean daily total when that is larger, so that one
+cheap call after quiet days ($0.0128 against $0.00) or a cent's wobble on a
+steady day is not reported as an anomaly. The threshold shown is the higher
+of the rule's and the floor's.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -47,6 +53,9 @@ ANOMALY_WINDOW_DAYS = 14
 MIN_HISTORY_DAYS = 7
 ANOMALY_SIGMAS = 3
 SHORT_HISTORY_FACTOR = 2
+# A cost must exceed its trailing mean by more than this much to be an anomaly (see the module doc).
+ANOMALY_FLOOR_USD = Decimal("0.05")
+ANOMALY_FLOOR_SHARE = Decimal("0.05")  # of the trailing mean daily total
 RULE_SIGMA = "over_3_stddev"
 RULE_TWICE_MEAN = "over_twice_mean"
 DEFAULT_LIST_LIMIT = 20
@@ -140,6 +149,8 @@ def last_complete_period(kind: str, now: datetime) -> Period:
 def requested_period(kind: Any, key: Any, now: datetime, where: str = "body") -> Period:
     """The period a caller asked for (default: the last complete one); never one that has not started."""
     if key is None:
+        if kind is None:
+            raise ValidationFailed.at([where, "kind"], f"missing: one of {', '.join(KINDS)}")
         if kind not in KINDS:
             raise ValidationFailed.at([where, "kind"], f"must be one of {', '.join(KINDS)}")
         return last_complete_period(kind, now)
@@ -235,7 +246,7 @@ def build_report(period: Period, now: datetime | None = None) -> Report:
         top_users=_ranked(current, "user", top=TOP_N, attributed_only=True),
         top_jobs=_ranked(current, "job", top=TOP_N, attributed_only=True),
         top_repositories=_ranked(current, "repository", top=TOP_N, attributed_only=True),
-        budgets=[_budget_entry(b) for b in budgets.all_statuses(now)],
+        budgets=budgets_at_end(period, now),
         previous=previous,
         previous_cost=sum((by_day[d].cost_usd for d in previous.days if d in by_day), ZERO),
         anomalies=find_anomalies([d for d in period.days if d <= today], by_day, by_day_service),
@@ -257,6 +268,19 @@ def _ranked(folded: Folded, name: str, *, top: int | None = None,
     return entries[:top] if top else entries
 
 
+def budgets_at_end(period: Period, now: datetime) -> list[dict[str, Any]]:
+    """Every budget as it stood when the report's period ended (or now, for a period still running).
+
+    Each budget is shown in its own period containing that moment (yesterday's
+    daily budget period for yesterday's report, not today's). Budgets created
+    after the period ended are left out: they counted nothing then.
+    """
+    ended = datetime.combine(period.end + timedelta(days=1), time.min, UTC) - timedelta(microseconds=1)
+    as_of = min(now, ended)
+    as_of_text = format_ts(as_of)
+    return [_budget_entry(b) for b in budgets.all_statuses(as_of) if b.get("created_at", "") <= as_of_text]
+
+
 def _budget_entry(status: Mapping[str, Any]) -> dict[str, Any]:
     return {name: status.get(name) for name in (
         "budget_id", "name", "utilization", "state", "spent_usd", "limit_usd", "period_start", "period_end")}
@@ -275,9 +299,11 @@ def find_anomalies(days: Iterable[date], by_day: Mapping[date, Totals],
         if not recorded:
             continue
         history = [d for d in window if d >= recorded[0]]
+        usual_day = sum((_cost(by_day, d) for d in history), ZERO) / len(history)
+        floor = max(ANOMALY_FLOOR_USD, ANOMALY_FLOOR_SHARE * usual_day)
         spent_that_day = sorted(s for s, series in by_service.items() if day in series)
         for service, series in [(None, by_day), *((s, by_service[s]) for s in spent_that_day)]:
-            anomaly = _anomaly(day, service, _cost(series, day), [_cost(series, d) for d in history])
+            anomaly = _anomaly(day, service, _cost(series, day), [_cost(series, d) for d in history], floor)
             if anomaly is not None:
                 found.append(anomaly)
     return found
@@ -288,7 +314,8 @@ def _cost(series: Mapping[date, Totals], day: date) -> Decimal:
     return t.cost_usd if t is not None else ZERO
 
 
-def _anomaly(day: date, service: str | None, value: Decimal, history: Sequence[Decimal]) -> Anomaly | None:
+def _anomaly(day: date, service: str | None, value: Decimal, history: Sequence[Decimal],
+             floor: Decimal = ANOMALY_FLOOR_USD) -> Anomaly | None:
     n = len(history)
     mean = sum(history, ZERO) / n
     stddev = (sum(((v - mean) ** 2 for v in history), ZERO) / n).sqrt()
@@ -296,7 +323,8 @@ def _anomaly(day: date, service: str | None, value: Decimal, history: Sequence[D
         threshold, rule = mean + ANOMALY_SIGMAS * stddev, RULE_SIGMA
     else:
         threshold, rule = SHORT_HISTORY_FACTOR * mean, RULE_TWICE_MEAN
-    if value > 0 and value > threshold:
+    threshold = max(threshold, mean + floor)
+    if value > threshold:
         return Anomaly(day, service, value, mean, stddev, threshold, n, rule)
     return None
 
@@ -460,10 +488,11 @@ def report_markdown(report: Report) -> str:
             b.get("name") or b.get("budget_id"), b.get("state") or "-",
             _percent_text(_decimal(b.get("utilization")) * 100 if b.get("utilization") is not None else None),
             money_text(b.get("spent_usd")), money_text(b.get("limit_usd")),
-            f"{str(b.get('period_start') or '')[:10]} to {str(b.get('period_end') or '')[:10]}",
+            f"{str(b.get('period_start') or '')[:10]} to {str(b.get('period_end'))[:10]}" if b.get("period_end")
+            else "all time",
         ) for b in report.budgets], right=(2, 3, 4))
     else:
-        lines.append("No budgets are defined.")
+        lines.append("No budgets were defined when the period ended.")
     lines += ["", "## Anomalies", ""]
     if report.anomalies:
         lines += _md_table(["Day", "What", "Cost", "Trailing mean", "Threshold", "Rule"], [(
@@ -472,7 +501,8 @@ def report_markdown(report: Report) -> str:
             "over mean + 3 std dev" if a.rule == RULE_SIGMA else "over twice the mean (short history)",
         ) for a in report.anomalies], right=(2, 4))
     else:
-        lines.append("None: no day or service spent over 3 standard deviations above its trailing 14-day mean.")
+        lines.append("None: no day or service spent over 3 standard deviations above its trailing 14-day mean "
+                     "(twice the mean while history is short), and more than a small floor above it.")
     return "\n".join(lines) + "\n"
 
 

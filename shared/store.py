@@ -223,14 +223,22 @@ def put(item: dict[str, Any], *, if_absent: bool = False) -> bool:
 
 
 def update(key: dict[str, str], set_values: dict[str, Any], *, require_exists: bool = False,
-           remove: Sequence[str] = (), if_equal: tuple[str, Any] | None = None) -> dict[str, Any] | None:
+           remove: Sequence[str] = (), if_equal: tuple[str, Any] | None = None,
+           require_unset: Sequence[str] = ()) -> dict[str, Any] | None:
     """SET (and REMOVE) attributes; returns the new item, or None when a condition failed.
 
-    `require_exists`: only an existing item; `if_equal=(name, value)`: only while it holds that value.
+    `require_exists`: only an existing item; `if_equal=(name, value)`: only while it holds that value;
+    `require_unset`: only while none of these attributes is set.
     """
     kwargs = _update_kwargs(key, set_values, remove, if_equal)
+    conditions = [kwargs["ConditionExpression"]] if "ConditionExpression" in kwargs else []
     if require_exists:
-        kwargs["ConditionExpression"] = "attribute_exists(PK)"
+        conditions.append("attribute_exists(PK)")
+    for k, name in enumerate(require_unset):
+        kwargs.setdefault("ExpressionAttributeNames", {})[f"#u{k}"] = name
+        conditions.append(f"attribute_not_exists(#u{k})")
+    if conditions:
+        kwargs["ConditionExpression"] = " AND ".join(conditions)
     try:
         response = client().update_item(**kwargs, ReturnValues="ALL_NEW")
     except client().exceptions.ConditionalCheckFailedException:

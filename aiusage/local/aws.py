@@ -2,7 +2,8 @@
 
 The table is created from `shared/table.py`, the same schema the CDK stack
 deploys. Fake credentials and region are set in this process's environment so
-every boto3 client the handlers build talks to the embedded server.
+every boto3 client the handlers build talks to the embedded server. CloudWatch
+is the same moto server: budgets get their alarms there, as they do in AWS.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ def use_local_aws(endpoint: str, dynamodb_endpoint: str | None = None) -> None:
     os.environ.update(FAKE_ENV)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_endpoint or endpoint
+    # The budgets' alarms (shared/budget_alarms.py) go to the embedded CloudWatch, unless the caller
+    # points them elsewhere on purpose (another moto, as the end-to-end tests do).
+    os.environ.setdefault("AWS_ENDPOINT_URL_CLOUDWATCH", endpoint)
     os.environ.pop("DYNAMODB_ENDPOINT", None)
 
 

@@ -160,8 +160,9 @@ def seed(now: datetime | None = None) -> int:
 def seed_alarm_notification(now: datetime | None = None) -> None:
     """One CloudWatch alarm notification, delivered to the notifier as SNS would deliver it.
 
-    There is no CloudWatch locally; this shows what `GET /alerts?type=cloudwatch_alarm`
-    holds once the stack's daily cost alarm fires.
+    The embedded CloudWatch (moto) holds the budgets' alarms but never evaluates an alarm;
+    this shows what `GET /alerts?type=cloudwatch_alarm` holds once the stack's daily cost
+    alarm fires.
     """
     import json
 

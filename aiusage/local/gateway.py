@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from functions.api.access import PUBLIC, ROUTES
+from functions.api.edges import DEFAULT_ROUTE
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded")
@@ -86,12 +87,13 @@ class Gateway:
                source_ip: str = "127.0.0.1") -> dict[str, Any]:
         route, params = self.match(method, path)
         if route is None:
-            return error_body(404, "not_found", f"no route {method} {path}")
+            # Like API Gateway: a request no route matches goes to the $default route (the API
+            # function, no authorizer), which answers 405, HEAD, a trailing slash or 404.
+            route, params = CompiledRoute(DEFAULT_ROUTE, method, re.compile(""), False), {}
         event = self._event(route, params, method, path, query, headers, body, source_ip)
-        if self._scopes[route.key] != PUBLIC:
-            if "authorization" not in event["headers"]:
-                # API Gateway answers a missing identity source itself, without the authorizer.
-                return error_body(401, "unauthorized", "missing Authorization: Bearer header")
+        if route.key != DEFAULT_ROUTE and self._scopes[route.key] != PUBLIC:
+            # The authorizer has no identity source, so API Gateway calls it even without an
+            # Authorization header, and the API answers every 401 in SPEC 3's shape.
             with self._lock:
                 decision = self._authorizer(self._authorizer_event(event), LambdaContext("authorizer", event["requestContext"]["requestId"]))
             if not decision.get("isAuthorized"):

@@ -3,7 +3,11 @@
 ``track`` is for functions that return a provider response (object or JSON):
 usage is read from the response by its shape, as the client wrappers do.
 ``track_requests`` is for APIs priced per request (e.g. Google Places): it
-records ``requests`` and no tokens.
+records ``requests`` and no tokens. A call that raised is recorded with
+``status: error``; it is charged (priced per request by the server) only when
+the provider answered it, that is when the exception carries an HTTP status.
+A call that never got an answer (DNS failure, refused connection, timeout, or
+an error in the function before it called out) costs nothing: ``cost_usd`` 0.
 """
 
 from __future__ import annotations
@@ -82,7 +86,30 @@ class _RequestsCall(Measurement):
         self.emit({"requests": self.requests, "status": "ok"})
 
     def failed(self, exc: BaseException) -> None:
-        self.emit({"requests": self.requests, "status": "error", "error": error_text(exc)})
+        fields: dict[str, Any] = {"requests": self.requests, "status": "error", "error": error_text(exc)}
+        if http_status(exc) is None:
+            fields.update(cost_usd=0, credits=0)  # never answered: nothing to pay for
+        self.emit(fields)
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status a provider answered with, if ``exc`` (or what caused it) carries one.
+
+    urllib's ``HTTPError.code``, ``status_code`` of requests/httpx responses and of
+    the OpenAI/Anthropic SDK errors, ``code`` of google-api-core errors. Connection
+    errors (DNS, refused, timeouts) carry none: the provider never answered.
+    """
+    seen: BaseException | None = exc
+    for _ in range(5):  # the exception, then what it was raised from
+        if seen is None:
+            return None
+        response = getattr(seen, "response", None)
+        for value in (getattr(seen, "status_code", None), getattr(response, "status_code", None),
+                      getattr(response, "status", None), getattr(seen, "code", None)):
+            if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
+                return value
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def track_requests(

@@ -21,7 +21,9 @@ tracker = UsageTracker()
 def place_details(place_id: str) -> dict:
     # One event per call: {"service": "google_places", "operation": "place_details",
     # "requests": 1, "latency_ms": ..., "status": "ok"}; the server prices it
-    # (0.017 USD per request). A raised exception is recorded as status "error".
+    # (0.017 USD per request). A raised exception is recorded as status "error":
+    # charged when Google answered (an HTTP error), free when the call never got
+    # an answer (offline, DNS, timeout): "cost_usd": 0.
     query = urllib.parse.urlencode({"place_id": place_id, "key": os.environ["GOOGLE_MAPS_API_KEY"]})
     url = f"https://maps.googleapis.com/maps/api/place/details/json?{query}"
     with urllib.request.urlopen(url, timeout=10) as response:

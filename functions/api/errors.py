@@ -16,6 +16,7 @@ from shared.errors import (
     NotFound,
     PayloadTooLarge,
     Unauthorized,
+    UnsupportedMediaType,
     ValidationFailed,
 )
 
@@ -28,6 +29,7 @@ STATUS = {
     NotFound: 404,
     Conflict: 409,
     PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
 }
 INTERNAL_ERROR = 500
 
@@ -38,18 +40,22 @@ MEANING = {
          "or a GitHub OIDC token that does not verify",
     403: "Valid credential without the scope this route needs (`forbidden`)",
     404: "No such thing (`not_found`)",
+    405: "The path exists but not for this method (`method_not_allowed`); the `Allow` header lists its methods",
     409: "Conflicting change (`conflict`)",
     413: "Body over 1 MiB (`payload_too_large`)",
+    415: "A body that is not `application/json` (`unsupported_media_type`)",
     500: "Internal error (`internal_error`): no stack trace or AWS internals; the request id is in the logs",
 }
 
 
+def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """SPEC 3's error JSON: `{"error": {"code", "message", "details"}}`."""
+    return {"error": {"code": code, "message": message, "details": details or []}}
+
+
 def error_response(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> Response:
-    return Response(
-        status_code=status,
-        content_type=content_types.APPLICATION_JSON,
-        body={"error": {"code": code, "message": message, "details": details or []}},
-    )
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
+                    body=error_body(code, message, details))
 
 
 def register(app: Any) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from functions.api import access, errors
+from functions.api import access, edges, errors
 from functions.api.request import parse_json
 from functions.api.routes import alerts, budgets, dashboard, keys, prices, reports, system, usage
 
@@ -34,4 +34,7 @@ for router in (system.router, usage.router, prices.router, keys.router, alerts.r
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    method = ((event.get("requestContext") or {}).get("http") or {}).get("method")
+    if event.get("routeKey") == edges.DEFAULT_ROUTE or method == "HEAD":  # 405, HEAD, trailing slash or 404
+        return edges.answer(event, lambda routed: app.resolve(routed, context))
     return app.resolve(event, context)

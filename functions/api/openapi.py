@@ -36,10 +36,13 @@ DESCRIPTION = (
 )
 SECURITY_SCHEME = "bearer"
 COMPONENT_REF = "#/components/schemas/{model}"
+# Error answers particular to a route, beyond what its parameters and body imply.
+ROUTE_ERRORS = {"DELETE /keys/{key_id}": (409,)}
 _KEY_ORDER = ["summary", "description", "operationId", "tags", "deprecated", "security", "parameters", "requestBody",
               "responses"]
-ERROR_NAMES = {400: "ValidationError", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
-               413: "PayloadTooLarge", 500: "InternalError"}
+ERROR_NAMES = {400: "ValidationError", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
+               405: "MethodNotAllowed", 409: "Conflict", 413: "PayloadTooLarge", 415: "UnsupportedMediaType",
+               500: "InternalError"}
 
 
 @lru_cache(maxsize=1)
@@ -58,7 +61,7 @@ def document() -> dict[str, Any]:
             raise LookupError(f"{route_key} is in access.ROUTES but no route serves it")
         _describe(operation, routes[(method, path)].func)
         _secure(operation, scope)
-        _add_errors(operation, public=scope == access.PUBLIC)
+        _add_errors(operation, public=scope == access.PUBLIC, also=ROUTE_ERRORS.get(route_key, ()))
         _tidy(operation)
         paths.setdefault(path, {})[method] = {k: operation[k] for k in sorted(operation, key=_KEY_ORDER.index)}
     served = {f"{m.upper()} {p}" for p, ops in generated["paths"].items() for m in ops}
@@ -103,16 +106,16 @@ def _secure(operation: dict[str, Any], scope: str) -> None:
     operation["security"] = [] if scope == access.PUBLIC else [{SECURITY_SCHEME: [scope]}]
 
 
-def _add_errors(operation: dict[str, Any], *, public: bool) -> None:
+def _add_errors(operation: dict[str, Any], *, public: bool, also: tuple[int, ...] = ()) -> None:
     """The error answers this operation can give, each the SPEC 3 JSON error."""
-    statuses = {errors.INTERNAL_ERROR}
+    statuses = {errors.INTERNAL_ERROR, *also}
     params = operation.get("parameters", [])
     if params or "requestBody" in operation:
         statuses.add(400)
     if any(p["in"] == "path" for p in params):
         statuses.add(404)
     if "requestBody" in operation:
-        statuses.add(413)
+        statuses |= {413, 415}
     if not public:
         statuses |= {401, 403}
     responses = operation["responses"]

@@ -14,7 +14,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from shared.errors import PayloadTooLarge, ValidationFailed
+from shared.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 64  # objects and arrays inside each other; real bodies use fewer than 8
@@ -73,7 +73,9 @@ def json_body(event: dict[str, Any]) -> Any:
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     content_type = headers.get("content-type", "")
     if content_type and content_type.split(";")[0].strip().lower() not in ("application/json", "text/json"):
-        raise ValidationFailed.at(["header", "content-type"], f"must be application/json, not {content_type!r}")
+        shown = content_type if len(content_type) <= 100 else content_type[:97] + "..."
+        raise UnsupportedMediaType(f"header.content-type: must be application/json, not {shown!r}",
+                                   [{"loc": ["header", "content-type"], "msg": f"must be application/json, not {shown!r}"}])
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

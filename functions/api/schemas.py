@@ -33,8 +33,8 @@ class ErrorDetail(_Out):
 
 
 class ErrorInfo(_Out):
-    code: Literal["validation_error", "unauthorized", "forbidden", "not_found", "conflict", "payload_too_large",
-                  "internal_error"]
+    code: Literal["validation_error", "unauthorized", "forbidden", "not_found", "method_not_allowed", "conflict",
+                  "payload_too_large", "unsupported_media_type", "internal_error"]
     message: str
     details: list[ErrorDetail]
 

@@ -9,6 +9,15 @@
 The alerts topic also carries our own messages (budget alerts and report
 summaries, JSON with a `type`): those are recognised and skipped. Anything
 else is malformed.
+
+One state change of one alarm can arrive more than once, with different
+message ids: SNS redelivers, and an EventBridge rule may deliver the change
+directly while the alarm's SNS action delivers it too. So a notification is
+identified by the alarm's name and the time of its state change (the same
+in both shapes), and by its message id only when it carries no time.
+An alarm on a budget's `BudgetUtilization` (dimension `BudgetId`) names the
+budget: `budget_id` is stored with the alert, so `GET /alerts?budget_id=`
+lists it next to the budget's own threshold alerts.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from shared.alerts import ALERT_TYPES
 from shared.models import format_ts, parse_timestamp
 
 EVENTBRIDGE_ALARM = "CloudWatch Alarm State Change"
+BUDGET_DIMENSION = "BudgetId"
 # `type` values of the messages aiusage itself publishes to the alerts topic.
 OWN_MESSAGE_TYPES = frozenset({*ALERT_TYPES, "report"})
 STATE_ICONS = {"ALARM": ":rotating_light:", "OK": ":white_check_mark:", "INSUFFICIENT_DATA": ":grey_question:"}
@@ -45,10 +55,14 @@ class AlarmNotification:
     time: str | None
     description: str | None
     alarm_arn: str | None
+    budget_id: str | None = None
 
     @property
     def dedup_key(self) -> str:
-        return f"cloudwatch_alarm:{self.message_id}"
+        """The same state change of the same alarm, whichever path and message brought it."""
+        if self.time:
+            return f"cloudwatch_alarm:{self.name}:{self.time}"
+        return f"cloudwatch_alarm:{self.name}:message:{self.message_id}"
 
     @property
     def subject(self) -> str:
@@ -68,6 +82,7 @@ class AlarmNotification:
         if reason:
             head += f" - {reason}"
         facts = [f"{self.namespace}/{self.metric}" if self.metric else None,
+                 f"budget {self.budget_id}" if self.budget_id else None,
                  f"threshold {self.threshold:g}" if self.threshold is not None else None, self.time]
         details = ", ".join(f for f in facts if f)
         return f"{head}\n{details}" if details else head
@@ -107,6 +122,7 @@ def from_eventbridge(event: dict[str, Any], message_id: str | None = None) -> Al
     previous = detail.get("previousState") if isinstance(detail.get("previousState"), dict) else {}
     configuration = detail.get("configuration") if isinstance(detail.get("configuration"), dict) else {}
     metric = _first_metric(configuration.get("metrics"), "metricStat", "metric", "name", "namespace")
+    dimensions = _first_dimensions(configuration.get("metrics"), "metricStat", "metric", "dimensions")
     threshold = None
     if isinstance(state.get("reasonData"), str):
         try:
@@ -119,19 +135,27 @@ def from_eventbridge(event: dict[str, Any], message_id: str | None = None) -> Al
         old_state=previous.get("value"), reason=state.get("reason"), metric=metric[0], namespace=metric[1],
         threshold=threshold, time=state.get("timestamp") or event.get("time"),
         description=configuration.get("description"),
-        alarm_arn=resources[0] if resources and isinstance(resources[0], str) else None)
+        alarm_arn=resources[0] if resources and isinstance(resources[0], str) else None,
+        budget_id=dimensions.get(BUDGET_DIMENSION) if isinstance(dimensions, dict) else None)
 
 
 def _from_alarm_message(message_id: str, message: dict[str, Any]) -> AlarmNotification:
     trigger = message.get("Trigger") if isinstance(message.get("Trigger"), dict) else {}
     metric: tuple[str | None, str | None] = (trigger.get("MetricName"), trigger.get("Namespace"))
+    # SNS lists dimensions as [{"name": ..., "value": ...}] (metric math alarms: per metric, capitalised).
+    dimensions: Any = {d.get("name"): d.get("value") for d in trigger.get("Dimensions") or []
+                       if isinstance(d, dict)} if isinstance(trigger.get("Dimensions"), list) else {}
     if metric[0] is None:  # metric math alarms list their metrics instead
         metric = _first_metric(trigger.get("Metrics"), "MetricStat", "Metric", "MetricName", "Namespace")
+        listed = _first_dimensions(trigger.get("Metrics"), "MetricStat", "Metric", "Dimensions")
+        dimensions = {d.get("Name"): d.get("Value") for d in listed if isinstance(d, dict)} \
+            if isinstance(listed, list) else {}
     return _notification(
         message_id, "sns", name=message.get("AlarmName"), state=message.get("NewStateValue"),
         old_state=message.get("OldStateValue"), reason=message.get("NewStateReason"), metric=metric[0],
         namespace=metric[1], threshold=trigger.get("Threshold"), time=message.get("StateChangeTime"),
-        description=message.get("AlarmDescription"), alarm_arn=message.get("AlarmArn"))
+        description=message.get("AlarmDescription"), alarm_arn=message.get("AlarmArn"),
+        budget_id=dimensions.get(BUDGET_DIMENSION))
 
 
 def _first_metric(metrics: Any, stat: str, metric: str, name: str, namespace: str) -> tuple[str | None, str | None]:
@@ -140,6 +164,14 @@ def _first_metric(metrics: Any, stat: str, metric: str, name: str, namespace: st
         if isinstance(found, dict) and found.get(name):
             return found.get(name), found.get(namespace)
     return None, None
+
+
+def _first_dimensions(metrics: Any, stat: str, metric: str, dimensions: str) -> Any:
+    for entry in metrics if isinstance(metrics, list) else []:
+        found = ((entry or {}).get(stat) or {}).get(metric) if isinstance(entry, dict) else None
+        if isinstance(found, dict) and found.get(dimensions):
+            return found[dimensions]
+    return None
 
 
 def _notification(message_id: str, source: str, *, name: Any, state: Any, threshold: Any, time: Any,

@@ -5,9 +5,18 @@
   policy cannot grant `cloudwatch.amazonaws.com`. Publishing requires TLS.
 - Subscribers: the configured emails, and the notifier function (with its DLQ
   for deliveries SNS could not make).
-- Alarms, each with the topic as alarm and OK action (the notifier records both):
-  per configured budget and threshold on `BudgetUtilization` (namespace
-  `AIUsage`, dimension `BudgetId` only, Maximum over 5 minutes, >= threshold x 100);
+- Alarms, each with the topic as alarm and OK action (the notifier records both).
+  Budgets: every budget gets its own alarms at run time, one per threshold on
+  its `BudgetUtilization` (namespace `AIUsage`, dimension `BudgetId`, Maximum
+  over 5 minutes, >= threshold x 100), created and deleted with it by the admin
+  function (`shared/budget_alarms.py`; its role may touch only alarms named
+  `<stack>/budget/*`). The stack itself has one budget alarm, whatever budgets
+  exist: "a budget passed its limit", on the highest `BudgetUtilization` of all
+  budgets (a Metrics Insights query, which alarms may evaluate); it also covers
+  a budget whose own alarms are missing (one created before they existed, until
+  its next PUT). Budgets named in the `budgets_to_alarm` context get extra
+  alarms from the deployment. Budget alarms keep their state while no usage is
+  recorded (missing data is ignored), so they do not flap back to OK between calls;
   the daily total cost on the dimensionless `CostUSD` metric (Sum over a day:
   CloudWatch alarms cannot evaluate SEARCH expressions, so the per-service
   metrics cannot be summed inside an alarm); Errors and Throttles of every
@@ -47,6 +56,13 @@ def budget_utilization(budget_id: str | None = None) -> cloudwatch.Metric:
     return cloudwatch.Metric(namespace=NAMESPACE, metric_name=BUDGET_METRIC,
                              dimensions_map={BUDGET_DIMENSION: budget_id} if budget_id else None,
                              statistic="Maximum", period=FIVE_MINUTES)
+
+
+def highest_budget_utilization() -> cloudwatch.MathExpression:
+    """The highest `BudgetUtilization` of all budgets, whatever their ids (a Metrics Insights query)."""
+    return cloudwatch.MathExpression(
+        expression=f'SELECT MAX({BUDGET_METRIC}) FROM SCHEMA("{NAMESPACE}", {BUDGET_DIMENSION})',
+        using_metrics={}, period=FIVE_MINUTES, label="Highest budget utilization (%)")
 
 
 def total_cost(period: Duration = ONE_DAY) -> cloudwatch.Metric:
@@ -91,14 +107,19 @@ class Alerts(Construct):
     def add_alarms(self, *, functions: Mapping[str, lambda_.IFunction], api: apigwv2.HttpApi,
                    dead_letter_queues: Mapping[str, sqs.IQueue]) -> None:
         config = self._config
+        at_least = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+        self._alarm("AnyBudgetExceeded", "budget-exceeded",
+                    "A budget passed its limit (the highest BudgetUtilization of all budgets reached 100%); "
+                    "GET /budgets shows which, and each budget's own alarms name it",
+                    highest_budget_utilization(), 100, at_least, missing=cloudwatch.TreatMissingData.IGNORE)
         for budget in config.budgets_to_alarm:
             for threshold in budget.thresholds:
                 percent = round(threshold * 100, 6)
                 self._alarm(f"Budget{_safe(budget.budget_id)}At{_safe(f'{percent:g}')}",
                             f"budget-{budget.budget_id}-{percent:g}pct",
                             f"Budget {budget.budget_id} reached {percent:g}% of its limit",
-                            budget_utilization(budget.budget_id), percent,
-                            cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
+                            budget_utilization(budget.budget_id), percent, at_least,
+                            missing=cloudwatch.TreatMissingData.IGNORE)
         if config.daily_cost_alarm_usd is not None:
             self._alarm("DailyCost", "daily-cost",
                         f"Recorded AI cost over one day reached {config.daily_cost_alarm_usd} USD",
@@ -128,7 +149,8 @@ class Alerts(Construct):
                            cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD)
 
     def _alarm(self, construct_id: str, name: str, description: str, metric: cloudwatch.IMetric, threshold: float,
-               comparison: cloudwatch.ComparisonOperator) -> cloudwatch.Alarm:
+               comparison: cloudwatch.ComparisonOperator,
+               missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
             self, construct_id,
             alarm_name=f"{self._config.stack_name}-{name}",
@@ -137,7 +159,7 @@ class Alerts(Construct):
             threshold=threshold,
             comparison_operator=comparison,
             evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            treat_missing_data=missing,
         )
         alarm.add_alarm_action(self._action)
         alarm.add_ok_action(self._action)

@@ -14,7 +14,9 @@ Role by role (DynamoDB actions on the table ARN; `Query` also on
 | query      | GetItem BatchGetItem Query ConditionCheckItem (+ index)   | -                                  |
 | ingest     | GetItem Query; PutItem only of event items (`EVENT#...`,  | -                                  |
 |            | `dynamodb:LeadingKeys`): it writes events and nothing else|                                    |
-| admin      | read + PutItem UpdateItem DeleteItem (+ index)            | sns:Publish (alerts)               |
+| admin      | read + PutItem UpdateItem DeleteItem (+ index)            | sns:Publish (alerts); cloudwatch:  |
+|            |                                                           | Put/Delete/DescribeAlarms on the   |
+|            |                                                           | budgets' alarms (`<stack>/budget/*`)|
 | aggregator | read + PutItem UpdateItem (+ index); the table's stream   | sns:Publish (alerts)               |
 | authorizer | GetItem UpdateItem                                        | -                                  |
 | reports    | read + PutItem UpdateItem (+ index); DeleteItem only in   | sns:Publish (alerts)               |
@@ -67,6 +69,7 @@ PUT_UPDATE = ("dynamodb:PutItem", "dynamodb:UpdateItem")
 INGEST_READ = ("dynamodb:GetItem", "dynamodb:Query")
 DELETE = ("dynamodb:DeleteItem",)
 PUBLISH_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+BUDGET_ALARM_ACTIONS = ("cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms")
 
 SYNC_INVOCATION_REASON = (
     "Invoked synchronously by API Gateway (integration or authorizer): the caller receives the error, so there is "
@@ -115,7 +118,8 @@ class Functions(Construct):
             1024, seconds29, INGEST_READ, put_partitions=(f"{schema.EVENT_PREFIX}*",)))
         self.admin = self._function(FunctionSpec(
             "Admin", API_HANDLER, "aiusage HTTP API: admin routes (budgets, prices, keys, repricing, reports)",
-            1024, seconds29, READ + PUT_UPDATE + DELETE, reads_indexes=True, publishes_alerts=True))
+            1024, seconds29, READ + PUT_UPDATE + DELETE, reads_indexes=True, publishes_alerts=True,
+            environment={"BUDGET_ALARM_PREFIX": self.budget_alarm_prefix}))
         self.aggregator = self._function(FunctionSpec(
             "Aggregator", AGGREGATOR_HANDLER,
             "aiusage aggregator: folds the event stream into totals and budget spend, runs budget backfills",
@@ -150,6 +154,25 @@ class Functions(Construct):
                 actions=["secretsmanager:GetSecretValue"],
                 resources=[self._webhook_secret_arn(partial=False)],
             ))
+
+    # --- the budgets' CloudWatch alarms (shared/budget_alarms.py) --------------------------
+
+    @property
+    def budget_alarm_prefix(self) -> str:
+        """Every budget alarm's name starts with this; '/' cannot occur in a stage or budget id."""
+        return f"{self._config.stack_name}/budget/"
+
+    def _allow_budget_alarms(self, role: iam.IRole | None) -> None:
+        alarms = Stack.of(self).format_arn(service="cloudwatch", resource="alarm",
+                                           resource_name=f"{self.budget_alarm_prefix}*",
+                                           arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="ManageBudgetAlarms", actions=list(BUDGET_ALARM_ACTIONS), resources=[alarms]))
+        nag.acknowledge(role, f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:"
+                              f"<AWS::AccountId>:alarm:{self.budget_alarm_prefix}*]",
+                        "Budgets are created at run time and each gets its CloudWatch alarms then: the admin "
+                        "function may create, change, list and delete only alarms named under this stack's "
+                        "budget alarm prefix.")
 
     # --- the API functions by the scope of their routes ----------------------------------
 

@@ -3,9 +3,20 @@
 A route's scope picks its integration (`Functions.for_scope`): public and
 `usage:read` routes go to the read-only query function, `usage:write` to
 ingest, `admin` to admin. Every non-public route carries the Lambda authorizer
-(simple responses, identity = the Authorization header, cached 5 minutes);
-public routes carry none. The `$default` stage has access logging (JSON) and
-default throttling.
+(simple responses); public routes carry none. The `$default` route (what no
+route matches) goes to the query function without an authorizer: it answers
+405 with `Allow`, HEAD of the public pages, trailing slashes and 404 in SPEC
+3's error shape (`functions/api/edges.py`), where API Gateway would answer
+`{"message": "Not Found"}`. The `$default` stage has access logging (JSON)
+and default throttling.
+
+The authorizer has no identity source and no cache. With the Authorization
+header as identity source, API Gateway answers a request without it by itself
+(401 `{"message": "Unauthorized"}`, a shape SPEC 3 does not allow, and HTTP
+APIs cannot restyle their own answers); without one, the authorizer sees every
+request and the API answers every 401 the same way. It also means a revoked
+key stops working at once, not after the cache's 5 minutes. The price: one
+authorizer invocation (a GetItem) per request.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -29,8 +41,8 @@ from infra.constructs import log_retention
 from infra.constructs.functions import Functions
 
 PUBLIC = "public"
-AUTHORIZATION_HEADER = "$request.header.Authorization"
-AUTHORIZER_CACHE_TTL = Duration.minutes(5)
+DEFAULT_ROUTE = "$default"
+AUTHORIZER_CACHE_TTL = Duration.seconds(0)  # no cache: see the module doc
 
 # HTTP API access log fields ($context variables of HTTP APIs), one JSON object per request.
 ACCESS_LOG_FIELDS = {
@@ -87,26 +99,39 @@ class HttpApi(Construct):
             "Authorizer", functions.authorizer,
             authorizer_name=f"{config.stack_name}-authorizer",
             response_types=[authorizers.HttpLambdaResponseType.SIMPLE],
-            identity_source=[AUTHORIZATION_HEADER],
+            identity_source=[],
             results_cache_ttl=AUTHORIZER_CACHE_TTL,
         )
         self.routes: dict[str, apigwv2.HttpRoute] = {}
         self._integrations: dict[str, integrations.HttpLambdaIntegration] = {}
         for route_key, route_scope in routes.items():
             self._add_route(route_key, route_scope, functions)
+        self._add_default_route(functions)
 
     @property
     def url(self) -> str:
         return self.stage.url
 
-    def _add_route(self, route_key: str, route_scope: str, functions: Functions) -> None:
-        method, path = split_route_key(route_key)
-        fn = functions.for_scope(route_scope)
+    def _integration(self, fn: lambda_.IFunction) -> integrations.HttpLambdaIntegration:
         integration = self._integrations.get(fn.node.id)
         if integration is None:
             integration = integrations.HttpLambdaIntegration(
                 f"{fn.node.id}Integration", fn, payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0)
             self._integrations[fn.node.id] = integration
+        return integration
+
+    def _add_default_route(self, functions: Functions) -> None:
+        route = apigwv2.HttpRoute(self, "DefaultRoute", http_api=self.api, route_key=apigwv2.HttpRouteKey.DEFAULT,
+                                  integration=self._integration(functions.for_scope(PUBLIC)))
+        nag.acknowledge(route, "AwsSolutions-APIG4",
+                        "$default takes only requests no route matches; it answers 404, 405 with Allow, HEAD of the "
+                        "public pages and trailing-slash redirects, and runs no route, so it serves no data "
+                        "(functions/api/edges.py).")
+        self.routes[DEFAULT_ROUTE] = route
+
+    def _add_route(self, route_key: str, route_scope: str, functions: Functions) -> None:
+        method, path = split_route_key(route_key)
+        integration = self._integration(functions.for_scope(route_scope))
         construct_id = route_construct_id(route_key)
         if self.node.try_find_child(construct_id) is not None:
             raise ValueError(f"two routes map to the construct id {construct_id}: {route_key!r}")

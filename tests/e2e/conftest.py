@@ -84,7 +84,8 @@ class Server:
 def start_server(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> Server:
     """Start `aiusage serve --port 0 ...` and wait for its `listening on` line."""
     full_env = {**os.environ, "AIUSAGE_ADMIN_KEY": ADMIN_KEY, "PYTHONUNBUFFERED": "1", **(env or {})}
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "TABLE_NAME", "ALERTS_TOPIC_ARN"):
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_CLOUDWATCH", "TABLE_NAME",
+                 "ALERTS_TOPIC_ARN"):
         full_env.pop(name, None)
     if env:
         full_env.update(env)

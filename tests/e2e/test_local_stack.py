@@ -124,3 +124,67 @@ def test_cli_budgets_list_and_check_against_the_demo(demo_server):
     assert status == 200 and len(body["alerts"]) >= 1
     status, body, _ = demo_server.request("GET", "/alerts?type=cloudwatch_alarm")
     assert [(a["name"], a["state"]) for a in body["alerts"]] == [("aiusage-dev-daily-cost", "ALARM")]
+
+
+def test_http_edges_over_the_wire(demo_server):
+    """405 with Allow, 415, HEAD and a trailing slash, as a browser or curl sees them."""
+    import http.client
+    import json
+    from urllib.parse import urlsplit
+
+    host = urlsplit(demo_server.url)
+    auth = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+    def send(method, path, body=None, headers=None):
+        connection = http.client.HTTPConnection(host.hostname, host.port, timeout=30)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        finally:
+            connection.close()
+
+    status, headers, body = send("DELETE", "/ai_usage", headers=auth)
+    assert (status, headers["allow"]) == (405, "GET, POST")
+    assert json.loads(body)["error"]["code"] == "method_not_allowed"
+    status, _, body = send("POST", "/ai_usage", body=b"service=openai", headers={**auth, "Content-Type": "text/plain"})
+    assert status == 415 and json.loads(body)["error"]["code"] == "unsupported_media_type"
+    status, headers, body = send("GET", "/dashboard/")
+    assert (status, headers["location"], body) == (308, "/dashboard", b"")
+    status, headers, body = send("HEAD", "/dashboard")
+    assert (status, body) == (200, b"") and headers["content-type"].startswith("text/html")
+    status, _, body = send("GET", "/ai_usage")  # no Authorization header at all: the API's own 401
+    assert status == 401 and json.loads(body) == {"error": {
+        "code": "unauthorized", "message": "missing or malformed Authorization: Bearer header", "details": []}}
+
+
+def test_budget_alarms_come_and_go_with_budgets_in_the_local_cloudwatch(moto_endpoint):
+    """`aiusage serve` keeps each budget's CloudWatch alarms as the stack does (here in a moto we can read)."""
+    import boto3
+
+    cloudwatch = boto3.client("cloudwatch", endpoint_url=moto_endpoint, region_name="us-east-1",
+                              aws_access_key_id="local", aws_secret_access_key="local")
+
+    def alarms() -> dict[str, dict]:
+        found = cloudwatch.describe_alarms(AlarmNamePrefix="aiusage-dev/budget/")["MetricAlarms"]
+        return {a["AlarmName"]: a for a in found}
+
+    server = start_server("--table", "alarms-e2e", env={"AWS_ENDPOINT_URL_CLOUDWATCH": moto_endpoint})
+    try:
+        status, budget, _ = server.request("PUT", "/budgets/e2e-monthly", {
+            "name": "E2E monthly", "period": "monthly", "limit_usd": 40, "thresholds": [0.5, 1.0]})
+        assert status == 201, budget
+        found = alarms()
+        assert sorted(found) == ["aiusage-dev/budget/e2e-monthly/100pct", "aiusage-dev/budget/e2e-monthly/50pct"]
+        half = found["aiusage-dev/budget/e2e-monthly/50pct"]
+        assert (half["MetricName"], half["Dimensions"], half["Threshold"]) == (
+            "BudgetUtilization", [{"Name": "BudgetId", "Value": "e2e-monthly"}], 50.0)
+        assert half["AlarmActions"] and half["AlarmActions"][0].endswith(":aiusage-alarms-e2e-alerts")
+
+        assert server.request("PUT", "/budgets/e2e-monthly", {
+            "name": "E2E monthly", "period": "monthly", "limit_usd": 40, "thresholds": [0.9]})[0] == 200
+        assert sorted(alarms()) == ["aiusage-dev/budget/e2e-monthly/90pct"]
+        assert server.request("DELETE", "/budgets/e2e-monthly")[0] == 204
+        assert alarms() == {}
+    finally:
+        server.stop()

@@ -275,3 +275,41 @@ def test_flex_tier_on_the_openai_response_is_billed_at_half_price(plain_server, 
         ("flex", "computed", usd(half))] * 2
     summary = job_summary(plain_server, job)
     assert (summary["events"], money(summary["total_cost_usd"])) == (2, usd(2 * half))
+
+
+def test_a_places_call_that_never_reached_google_is_stored_as_an_error_that_costs_nothing(plain_server, tmp_path):
+    """The google_places example offline: a DNS failure is recorded (status error) but not charged 0.017."""
+    import io
+    import urllib.error
+    import urllib.request
+
+    job = f"sdk-places-{uuid.uuid4().hex[:12]}"
+    tracker = UsageTracker(api_url=plain_server.url, api_key=ADMIN_KEY, spool_path=tmp_path / "spool.jsonl",
+                           flush_interval=60.0, timeout=10.0)
+
+    @tracker.track_requests(service="google_places", operation="place_details")
+    def place_details(url: str) -> bytes:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.read()
+
+    @tracker.track_requests(service="google_places", operation="place_details")
+    def refused_by_google() -> bytes:
+        raise urllib.error.HTTPError("https://maps.googleapis.com/", 400, "Bad Request", {}, io.BytesIO(b""))
+
+    try:
+        with tracker.context(job_id=job):
+            with pytest.raises(urllib.error.URLError):
+                place_details("http://maps.googleapis.invalid/maps/api/place/details/json?place_id=x")
+            with pytest.raises(urllib.error.HTTPError):
+                refused_by_google()
+        assert tracker.flush(timeout=20)
+    finally:
+        tracker.close(timeout=5)
+    plain_server.wait_aggregated()
+    events = sorted(job_events(plain_server, job), key=lambda e: e["error"])
+    assert [(e["status"], e["error"][:10], e["cost_source"], money(e["cost_usd"])) for e in events] == [
+        ("error", "HTTPError:", "computed", Decimal("0.017")),
+        ("error", "URLError: ", "reported", Decimal("0")),
+    ]
+    summary = job_summary(plain_server, job)
+    assert (summary["events"], money(summary["total_cost_usd"])) == (2, Decimal("0.017"))

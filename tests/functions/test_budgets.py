@@ -304,3 +304,130 @@ def test_status_at_a_fixed_time_in_berlin(api):
     assert s["forecast_exhausted_at"] is None  # stays under 300 this month
     october = budgets.status(b, datetime(2026, 10, 20, tzinfo=UTC))
     assert october["spent_usd"] == 100.0
+
+
+def test_total_budget_burn_rate_runs_from_its_creation_not_from_1970(api):
+    from tests.support.aggregation import drain
+
+    put_budget(api, "lifetime", period="total", limit_usd=100)
+    spend(api, "life-1", 20, ts=now_ts(3 * 86400))
+    spend(api, "life-2", 10)
+    drain()
+    b = next(x for x in budgets.load_all() if x.budget_id == "lifetime")
+    created = datetime.fromisoformat(b.created_at)
+    ten_days_on = budgets.status(b, created + timedelta(days=10))
+    assert ten_days_on["spent_usd"] == 30.0
+    assert ten_days_on["burn_rate_usd_per_day"] == 3.0  # 30 over the budget's 10 days
+    # On its first day the rate is over one day at least, not 30 x 24 per day.
+    assert budgets.status(b, created + timedelta(minutes=5))["burn_rate_usd_per_day"] == 30.0
+    # After a reset, the rate runs from the reset.
+    assert api.post("/budgets/lifetime/reset", {}).status == 200
+    spend(api, "life-3", 8, ts=now_ts(0))
+    drain()
+    b = next(x for x in budgets.load_all() if x.budget_id == "lifetime")
+    assert budgets.status(b, b.counting_from + timedelta(days=4))["burn_rate_usd_per_day"] == 2.0
+
+
+def test_amounts_in_the_limit_unit_are_rounded_once_like_money(api, sns_messages):
+    from tests.support.aggregation import drain
+
+    put_budget(api, "round-usd", period="monthly", limit_usd=500)
+    put_budget(api, "round-tokens", period="monthly", limit_usd=None, limit_tokens=1000)
+    spend(api, "r-1", 1.4542771)
+    drain()
+    usd_status = api.get("/budgets/round-usd").json()["status"]
+    assert (usd_status["remaining_usd"], usd_status["remaining"]) == (498.545723, 498.545723)
+    tokens_status = api.get("/budgets/round-tokens").json()["status"]
+    assert tokens_status["remaining"] == 890 and isinstance(tokens_status["remaining"], int)
+    assert tokens_status["remaining_usd"] is None
+
+    # A forecast alert carries the forecast rounded like every amount (a year's forecast passes $1 at once).
+    put_budget(api, "round-fc", period="yearly", limit_usd=1, thresholds=[1.0], forecast_alert=True)
+    spend(api, "r-2", 0.99)
+    drain()
+    alert = next(m for m in sns_messages() if m["type"] == "budget_forecast")
+    assert alert["budget_id"] == "round-fc"
+    status = api.get("/budgets/round-fc").json()["status"]
+    assert alert["forecast"] > 1
+    assert alert["forecast"] == round(alert["forecast"], 6)
+    assert abs(alert["forecast"] - status["forecast_usd"]) < 0.01  # the same projection, moments apart
+
+
+def budget_alarms_in_cloudwatch() -> dict[str, dict]:
+    cloudwatch = boto3.client("cloudwatch")
+    pages = cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix="aiusage-dev/budget/")
+    return {a["AlarmName"]: a for page in pages for a in page["MetricAlarms"]}
+
+
+def test_every_budget_has_an_alarm_per_threshold_kept_in_step_and_deleted_with_it(api):
+    import os
+
+    put_budget(api, "anthropic-monthly", name="Anthropic monthly", period="monthly", limit_usd=500,
+               thresholds=[0.5, 0.8, 1.0])
+    put_budget(api, "anthropic-monthly.eu", period="daily", limit_usd=None, limit_tokens=10_000, thresholds=[0.875])
+    alarms = budget_alarms_in_cloudwatch()
+    assert sorted(alarms) == ["aiusage-dev/budget/anthropic-monthly.eu/87.5pct",
+                              "aiusage-dev/budget/anthropic-monthly/100pct",
+                              "aiusage-dev/budget/anthropic-monthly/50pct",
+                              "aiusage-dev/budget/anthropic-monthly/80pct"]
+    at_80 = alarms["aiusage-dev/budget/anthropic-monthly/80pct"]
+    assert {k: at_80[k] for k in ("Namespace", "MetricName", "Dimensions", "Statistic", "Period", "EvaluationPeriods",
+                                  "Threshold", "ComparisonOperator", "TreatMissingData", "ActionsEnabled")} == {
+        "Namespace": "AIUsage", "MetricName": "BudgetUtilization",
+        "Dimensions": [{"Name": "BudgetId", "Value": "anthropic-monthly"}], "Statistic": "Maximum", "Period": 300,
+        "EvaluationPeriods": 1, "Threshold": 80.0, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "TreatMissingData": "ignore", "ActionsEnabled": True}
+    assert at_80["AlarmActions"] == at_80["OKActions"] == [os.environ["ALERTS_TOPIC_ARN"]]
+    assert at_80["AlarmDescription"] == ("aiusage budget 'Anthropic monthly' (anthropic-monthly) reached 80% of its "
+                                         "monthly limit of 500 USD")
+    tokens = alarms["aiusage-dev/budget/anthropic-monthly.eu/87.5pct"]
+    assert tokens["Threshold"] == 87.5 and tokens["AlarmDescription"].endswith("daily limit of 10000 tokens")
+
+    # New thresholds: the lost one's alarm goes, the new one's comes; the other budget is untouched.
+    put_budget(api, "anthropic-monthly", name="Anthropic monthly", period="monthly", limit_usd=500,
+               thresholds=[0.8, 1.2])
+    assert sorted(budget_alarms_in_cloudwatch()) == ["aiusage-dev/budget/anthropic-monthly.eu/87.5pct",
+                                                     "aiusage-dev/budget/anthropic-monthly/120pct",
+                                                     "aiusage-dev/budget/anthropic-monthly/80pct"]
+    # Repeating an unchanged PUT repairs an alarm deleted behind the budget's back.
+    boto3.client("cloudwatch").delete_alarms(AlarmNames=["aiusage-dev/budget/anthropic-monthly/120pct"])
+    answer = api.put("/budgets/anthropic-monthly", {"name": "Anthropic monthly", "period": "monthly",
+                                                    "limit_usd": 500, "thresholds": [0.8, 1.2]})
+    assert answer.status == 200
+    assert "aiusage-dev/budget/anthropic-monthly/120pct" in budget_alarms_in_cloudwatch()
+
+    assert api.delete("/budgets/anthropic-monthly").status == 204
+    assert sorted(budget_alarms_in_cloudwatch()) == ["aiusage-dev/budget/anthropic-monthly.eu/87.5pct"]
+    assert api.delete("/budgets/anthropic-monthly.eu").status == 204
+    assert budget_alarms_in_cloudwatch() == {}
+
+
+def test_budget_alarm_names_follow_the_configured_prefix(api, monkeypatch):
+    from shared import budget_alarms
+    from shared.config import settings
+
+    monkeypatch.setenv("BUDGET_ALARM_PREFIX", "aiusage-prod/budget/")
+    settings.cache_clear()
+    put_budget(api, "b1", thresholds=[1.0])
+    names = [a["AlarmName"] for a in boto3.client("cloudwatch").describe_alarms()["MetricAlarms"]]
+    assert names == ["aiusage-prod/budget/b1/100pct"]
+    assert budget_alarms.budget_of_alarm("aiusage-prod/budget/b1/100pct") == "b1"
+    assert budget_alarms.budget_of_alarm("aiusage-prod-daily-cost") is None
+    assert budget_alarms.budget_of_alarm("aiusage-prod/budget/b1/100pct/extra") is None
+
+
+def test_a_delete_that_failed_at_the_alarms_is_finished_by_repeating_it(api, monkeypatch):
+    from shared import budget_alarms
+
+    put_budget(api, "flaky", thresholds=[0.5, 1.0])
+    real_remove = budget_alarms.remove
+
+    def unavailable(budget_id):
+        raise ConnectionError("CloudWatch unreachable")
+
+    monkeypatch.setattr(budget_alarms, "remove", unavailable)
+    assert api.delete("/budgets/flaky").status == 500  # the budget is gone, its alarms are not
+    assert len(budget_alarms_in_cloudwatch()) == 2
+    monkeypatch.setattr(budget_alarms, "remove", real_remove)
+    assert api.delete("/budgets/flaky").status == 404
+    assert budget_alarms_in_cloudwatch() == {}

@@ -108,8 +108,9 @@ def webhook(aws, monkeypatch) -> Iterator[Webhook]:
 def test_sns_alarm_is_stored_with_its_fields_and_listed_in_alerts(api):
     assert invoke(fixture_json("cloudwatch-alarm-sns.json")) == {"batchItemFailures": []}
     (alert,) = cloudwatch_alerts(api)
-    assert alert == {**alert, "alert_id": f"cloudwatch_alarm:{SNS_ID}", "type": "cloudwatch_alarm",
-                     "message_id": SNS_ID, "source": "sns",
+    assert alert == {**alert, "alert_id": "cloudwatch_alarm:aiusage-prod-budget-anthropic-monthly-80:"
+                                          "2026-11-21T09:06:12.482000Z", "type": "cloudwatch_alarm",
+                     "message_id": SNS_ID, "source": "sns", "budget_id": "anthropic-monthly",
                      "name": "aiusage-prod-budget-anthropic-monthly-80", "state": "ALARM", "old_state": "OK",
                      "metric": "BudgetUtilization", "namespace": "AIUsage", "threshold": 80.0,
                      "time": "2026-11-21T09:06:12.482000Z",
@@ -122,7 +123,8 @@ def test_sns_alarm_is_stored_with_its_fields_and_listed_in_alerts(api):
 def test_eventbridge_alarm_state_change_is_stored_with_its_fields(api):
     assert invoke(fixture_json("cloudwatch-alarm-eventbridge.json")) == {"batchItemFailures": []}
     (alert,) = cloudwatch_alerts(api)
-    assert alert == {**alert, "alert_id": f"cloudwatch_alarm:{EVENTBRIDGE_ID}", "message_id": EVENTBRIDGE_ID,
+    assert alert == {**alert, "alert_id": "cloudwatch_alarm:aiusage-prod-daily-cost:2026-11-21T23:59:40.115000Z",
+                     "message_id": EVENTBRIDGE_ID, "budget_id": None,
                      "source": "eventbridge", "name": "aiusage-prod-daily-cost", "state": "ALARM", "old_state": "OK",
                      "metric": "CostUSD", "namespace": "AIUsage", "threshold": 50.0,
                      "time": "2026-11-21T23:59:40.115000Z", "description": "Daily AI spend above 50 USD",
@@ -192,7 +194,7 @@ def test_alarm_is_forwarded_to_the_webhook_from_the_secret(api, webhook):
     text = post["body"]["text"]
     assert text.startswith(
         ":rotating_light: ALARM: aiusage-prod-budget-anthropic-monthly-80 (was OK) - Threshold Crossed")
-    assert text.endswith("\nAIUsage/BudgetUtilization, threshold 80, 2026-11-21T09:06:12.482000Z")
+    assert text.endswith("\nAIUsage/BudgetUtilization, budget anthropic-monthly, threshold 80, 2026-11-21T09:06:12.482000Z")
 
 
 def test_the_webhook_url_may_be_json_and_is_fetched_once_per_cold_start(api, webhook, monkeypatch):
@@ -254,13 +256,101 @@ def test_a_storage_error_fails_the_invocation_after_the_other_records(aws, monke
     real = alerts.raise_alert
 
     def flaky(dedup_key, *args, **kwargs):
-        if dedup_key.endswith("m-1"):
+        if dedup_key.endswith("09:00:00.000000Z"):
             raise ConnectionError("DynamoDB unreachable")
         stored.append(dedup_key)
         return real(dedup_key, *args, **kwargs)
 
     monkeypatch.setattr(alerts, "raise_alert", flaky)
     alarm = json.loads(fixture_json("cloudwatch-alarm-sns.json")["Records"][0]["Sns"]["Message"])
+    first = {**alarm, "StateChangeTime": "2026-11-21T09:00:00.000+0000"}
+    second = {**alarm, "StateChangeTime": "2026-11-21T10:00:00.000+0000"}
     with pytest.raises(ConnectionError):
-        invoke({"Records": [sns_record("m-1", alarm), sns_record("m-2", alarm)]})
-    assert stored == ["cloudwatch_alarm:m-2"]  # the second record still ran; Lambda retries the event
+        invoke({"Records": [sns_record("m-1", first), sns_record("m-2", second)]})
+    # the second record still ran; Lambda retries the event
+    assert stored == ["cloudwatch_alarm:aiusage-prod-budget-anthropic-monthly-80:2026-11-21T10:00:00.000000Z"]
+
+
+def eventbridge_of(sns_message: dict, event_id: str) -> dict:
+    """The EventBridge "CloudWatch Alarm State Change" event of the same state change as an SNS alarm message."""
+    event = copy.deepcopy(fixture_json("cloudwatch-alarm-eventbridge.json"))
+    trigger = sns_message["Trigger"]
+    event["id"] = event_id
+    event["resources"] = [sns_message["AlarmArn"]]
+    event["detail"]["alarmName"] = sns_message["AlarmName"]
+    event["detail"]["configuration"] = {"description": sns_message.get("AlarmDescription"), "metrics": [{
+        "id": "m1", "returnData": True, "metricStat": {"period": trigger["Period"], "stat": "Maximum", "metric": {
+            "name": trigger["MetricName"], "namespace": trigger["Namespace"],
+            "dimensions": {d["name"]: d["value"] for d in trigger["Dimensions"]}}}}]}
+    event["detail"]["state"] = {"value": sns_message["NewStateValue"], "reason": sns_message["NewStateReason"],
+                                "timestamp": sns_message["StateChangeTime"],
+                                "reasonData": json.dumps({"threshold": trigger["Threshold"]})}
+    event["detail"]["previousState"] = {"value": sns_message["OldStateValue"], "reason": "",
+                                        "timestamp": "2026-11-20T00:00:00.000+0000"}
+    return event
+
+
+def test_one_state_change_delivered_directly_and_through_sns_is_stored_and_forwarded_once(api, webhook):
+    """EventBridge may deliver an alarm's state change itself and via the alarm's SNS action: different message
+    ids, one state change (alarm name + state change time)."""
+    sns = fixture_json("cloudwatch-alarm-sns.json")
+    message = json.loads(sns["Records"][0]["Sns"]["Message"])
+    direct = eventbridge_of(message, "0f0e0d0c-direct")
+    wrapped = sns_record("1a2b3c4d-wrapped", eventbridge_of(message, "0f0e0d0c-direct"))
+    for event in (direct, sns, {"Records": [wrapped]}, sns):
+        assert invoke(event) == {"batchItemFailures": []}
+    (alert,) = cloudwatch_alerts(api)
+    assert (alert["message_id"], alert["source"], alert["budget_id"]) == ("0f0e0d0c-direct", "eventbridge",
+                                                                          "anthropic-monthly")
+    assert len(webhook.received) == 1
+    # The next state change of the same alarm is news again.
+    back_to_ok = {**message, "NewStateValue": "OK", "OldStateValue": "ALARM",
+                  "StateChangeTime": "2026-12-01T00:05:00.000+0000"}
+    invoke({"Records": [sns_record("m-ok", back_to_ok)]})
+    assert [a["state"] for a in cloudwatch_alerts(api)] == ["OK", "ALARM"]
+    assert len(webhook.received) == 2
+
+
+def as_cloudwatch_sends_it(alarm: dict, state: str, message_id: str) -> dict:
+    """The SNS record CloudWatch publishes for `alarm` (as DescribeAlarms shows it) entering `state`."""
+    message = {
+        "AlarmName": alarm["AlarmName"], "AlarmDescription": alarm.get("AlarmDescription"),
+        "AWSAccountId": "123456789012", "NewStateValue": state, "OldStateValue": "INSUFFICIENT_DATA",
+        "NewStateReason": f"Threshold Crossed: 1 out of the last 1 datapoints [{alarm['Threshold'] + 1}] was greater "
+                          f"than or equal to the threshold ({alarm['Threshold']}).",
+        "StateChangeTime": "2026-11-21T09:06:12.482+0000", "Region": "US East (N. Virginia)",
+        "AlarmArn": alarm["AlarmArn"], "AlarmActions": alarm["AlarmActions"], "OKActions": alarm["OKActions"],
+        "Trigger": {"MetricName": alarm["MetricName"], "Namespace": alarm["Namespace"], "Statistic": "MAXIMUM",
+                    "Dimensions": [{"value": d["Value"], "name": d["Name"]} for d in alarm["Dimensions"]],
+                    "Period": alarm["Period"], "EvaluationPeriods": alarm["EvaluationPeriods"],
+                    "ComparisonOperator": alarm["ComparisonOperator"], "Threshold": alarm["Threshold"],
+                    "TreatMissingData": alarm["TreatMissingData"]},
+    }
+    return {"Records": [sns_record(message_id, message)]}
+
+
+def test_a_budget_gets_its_alarms_and_the_notifier_names_the_budget(api, webhook):
+    """PUT a budget -> its alarms in CloudWatch (moto) -> an alarm notification -> an alert of that budget."""
+    import os
+
+    import boto3
+
+    cloudwatch = boto3.client("cloudwatch")
+    assert api.put("/budgets/anthropic-monthly", {"name": "Anthropic monthly", "scope": {"service": "anthropic"},
+                                                  "period": "monthly", "limit_usd": 500,
+                                                  "thresholds": [0.5, 0.8, 1.0]}).status == 201
+    alarms = cloudwatch.describe_alarms(AlarmNamePrefix="aiusage-dev/budget/")["MetricAlarms"]
+    (at_80,) = [a for a in alarms if a["Threshold"] == 80.0]
+    assert at_80["AlarmName"] == "aiusage-dev/budget/anthropic-monthly/80pct"
+    assert at_80["AlarmActions"] == at_80["OKActions"] == [os.environ["ALERTS_TOPIC_ARN"]]
+    invoke(as_cloudwatch_sends_it(at_80, "ALARM", "cw-1"))
+
+    (alert,) = api.get("/alerts", budget_id="anthropic-monthly").json()["alerts"]
+    assert (alert["type"], alert["name"], alert["threshold"], alert["state"]) == (
+        "cloudwatch_alarm", "aiusage-dev/budget/anthropic-monthly/80pct", 80.0, "ALARM")
+    assert alert["description"] == ("aiusage budget 'Anthropic monthly' (anthropic-monthly) reached 80% of its "
+                                    "monthly limit of 500 USD")
+    (post,) = webhook.received
+    assert "ALARM: aiusage-dev/budget/anthropic-monthly/80pct" in post["body"]["text"]
+    assert "budget anthropic-monthly, threshold 80" in post["body"]["text"]
+    assert api.get("/alerts", budget_id="other").json()["alerts"] == []

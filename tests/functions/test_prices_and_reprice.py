@@ -74,3 +74,19 @@ def test_estimate_prices_items(api):
     assert body["unpriced_items"] == 1
     bad = api.post("/ai_usage/estimate", {"items": [{"service": "openai", "input_tokens": 5}]})
     assert bad.status == 400 and bad.json()["error"]["details"][0]["loc"] == ["items", 0, "model"]
+
+
+def test_valid_from_is_a_date_or_a_timestamp_and_the_message_says_so(api):
+    impossible = api.put("/prices/openai/gpt-4o", {"input_per_mtok": 1, "valid_from": "2026-02-30"})
+    assert impossible.status == 400
+    detail = impossible.json()["error"]["details"]
+    assert [d["loc"] for d in detail] == [["valid_from"]]
+    assert detail[0]["msg"].startswith("2026-02-30 is not a calendar date; must be a date YYYY-MM-DD (midnight UTC) "
+                                       "or an RFC 3339 timestamp with offset")
+    naive = api.put("/prices/openai/gpt-4o", {"input_per_mtok": 1, "valid_from": "2026-02-28T10:00:00"})
+    assert naive.json()["error"]["details"] == [{"loc": ["valid_from"], "msg": "must carry a UTC offset (Z or +HH:MM)"}]
+    words = api.put("/prices/openai/gpt-4o", {"input_per_mtok": 1, "valid_from": "next week"})
+    assert "a date YYYY-MM-DD (midnight UTC) or an RFC 3339 timestamp" in words.json()["error"]["details"][0]["msg"]
+    # What the message promises works: a plain date is midnight UTC.
+    day = api.put("/prices/openai/gpt-4o", {"input_per_mtok": 1, "valid_from": "2026-02-28"})
+    assert day.status == 200 and day.json()["valid_from"] == "2026-02-28T00:00:00Z"

@@ -194,7 +194,7 @@ def test_body_limits_and_json_strictness(api):
     assert answer.status == 400 and answer.json()["error"]["details"][0]["loc"] == ["service"]
     assert api.call("POST", "/ai_usage", raw=b"\xff\xfe{}", headers={"content-type": "application/json"}).status == 400
     assert api.call("POST", "/ai_usage", raw=b"not json", headers={"content-type": "application/json"}).status == 400
-    assert api.call("POST", "/ai_usage", raw=json.dumps(EVENT).encode(), headers={"content-type": "text/plain"}).status == 400
+    assert api.call("POST", "/ai_usage", raw=json.dumps(EVENT).encode(), headers={"content-type": "text/plain"}).status == 415
     assert api.call("POST", "/ai_usage", raw=b"[1, 2]", headers={"content-type": "application/json"}).status == 400
     assert totals(api)["summary"]["events"] == 0
 

@@ -94,3 +94,34 @@ def test_reading_needs_usage_read_and_generating_needs_admin(api, key_with):
     denied = api.call("POST", "/reports", body={"kind": "daily", "period": "2026-11-15"}, key=reader)
     assert denied.status == 403 and denied.json()["error"]["code"] == "forbidden"
     assert api.call("GET", "/reports", key=None).status == 401
+
+
+def test_a_past_report_shows_each_budget_in_its_period_then_and_only_budgets_that_existed(api):
+    from shared import budgets
+    from tests.support.aggregation import drain
+
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    day = today - timedelta(days=3)
+    budgets.put_budget("openai-daily", {"scope": {"service": "openai"}, "period": "daily", "limit_usd": 10},
+                       "test", now=day - timedelta(days=1))
+    budgets.put_budget("lifetime", {"name": "Lifetime", "period": "total", "limit_usd": 100}, "test",
+                       now=day - timedelta(days=1))
+    stamp = "%Y-%m-%dT12:00:00Z"
+    record(api, [{**event("p-1", 3), "timestamp": day.strftime(stamp)},
+                 {**event("p-2", 5), "timestamp": (day + timedelta(days=1)).strftime(stamp)}])
+    budgets.put_budget("created-later", {"period": "monthly", "limit_usd": 50}, "test")
+    drain()
+
+    report = generate(api, "daily", day.date().isoformat())
+    by_id = {b["budget_id"]: b for b in report["budgets"]}
+    assert set(by_id) == {"openai-daily", "lifetime"}  # created-later did not exist when the day ended
+    daily = by_id["openai-daily"]
+    assert (daily["period_start"][:10], daily["period_end"][:10]) == (day.date().isoformat(),
+                                                                      (day + timedelta(days=1)).date().isoformat())
+    assert (daily["spent_usd"], daily["utilization"], daily["state"]) == (3.0, 0.3, "ok")
+    assert by_id["lifetime"]["period_end"] is None and by_id["lifetime"]["spent_usd"] == 8.0  # never resets
+    markdown = api.get(f"/reports/daily/{day.date().isoformat()}", format="markdown").text
+    assert "| Lifetime | ok | 8.0% | $8.00 | $100.00 | all time |" in markdown
+    assert "1970" not in markdown
+    assert f"| openai-daily | ok | 30.0% | $3.00 | $10.00 | {day.date()} to {(day + timedelta(days=1)).date()} |" \
+        in markdown

@@ -149,3 +149,39 @@ def test_a_bad_kind_fails_loudly(aws):
     with pytest.raises(ValidationFailed, match="kind"):
         lambda_handler({"kind": "hourly"}, context())
     assert stored_reports("hourly") == []
+
+
+def scheduled_event(rule: str, time: str) -> dict:
+    """What an EventBridge schedule delivers without a constant input."""
+    return {"version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": "123456789012", "time": time, "region": "eu-central-1",
+            "resources": [f"arn:aws:events:eu-central-1:123456789012:rule/{rule}"], "detail": {}}
+
+
+def test_a_plain_scheduled_event_takes_its_kind_from_the_rule_and_its_time_from_the_schedule(aws):
+    from functions.reports.handler import lambda_handler
+
+    weekly = scheduled_event("aiusage-prod-SchedulesWeeklyReport5F1A2B3C-1AB2C3D4E5F6", "2026-11-23T06:00:00Z")
+    assert lambda_handler(weekly, context())["period"] == "2026-W47"
+    daily = scheduled_event("aiusage-prod-SchedulesDailyReportA1B2C3D4-9Z8Y7X6W5V4U", "2026-11-23T06:00:00Z")
+    assert lambda_handler(daily, context())["period"] == "2026-11-22"
+    assert sorted(i["SK"] for i in stored_reports("weekly")) == ["2026-W47"]
+
+
+def test_an_event_without_a_kind_fails_naming_the_field(aws):
+    from functions.reports.handler import lambda_handler
+    from shared.errors import ValidationFailed
+
+    unnamed = scheduled_event("aiusage-prod-nightly", "2026-11-23T06:00:00Z")
+    with pytest.raises(ValidationFailed) as raised:
+        lambda_handler(unnamed, context())
+    assert raised.value.details[0]["loc"] == ["event", "kind"]
+    assert 'give {"kind": "daily"|"weekly"|"monthly"} as the rule\'s input' in raised.value.message
+    assert "aiusage-prod-nightly" in raised.value.message
+    with pytest.raises(ValidationFailed) as raised:
+        lambda_handler({}, context())
+    assert raised.value.message == "event.kind: missing: one of daily, weekly, monthly"
+    with pytest.raises(ValidationFailed) as raised:
+        lambda_handler({"kind": "daily", "time": "yesterday"}, context())
+    assert raised.value.details[0]["loc"] == ["event", "time"]
+    assert all(stored_reports(kind) == [] for kind in ("daily", "weekly", "monthly"))

@@ -111,17 +111,9 @@ def test_daily_report_numbers_budgets_change_forecast_and_anomalies(recorded):
          "mean_usd": 1.1, "stddev_usd": 0.1, "threshold_usd": 1.4, "history_days": 14, "rule": "over_3_stddev"},
     ]  # anthropic spent its usual 0.50 (a constant history): no anomaly
 
-    # Budgets: the one created above when the budgets routes exist, else none.
-    if created.status not in (200, 201):
-        assert r["budgets"] == []
-        return
-    (budget,) = r["budgets"]
-    assert (budget["budget_id"], budget["name"], budget["limit_usd"]) == ("all-monthly", "All monthly", 100.0)
-    start, end = budget["period_start"][:10], budget["period_end"][:10]
-    expected = sum((D(str(e["cost_usd"])) for e in usage_events() if start <= e["timestamp"][:10] < end), D(0))
-    assert budget["spent_usd"] == float(expected)
-    assert budget["utilization"] == pytest.approx(float(expected / 100), abs=1e-6)
-    assert budget["state"] == ("ok" if expected < 75 else "warning" if expected < 90 else "critical")
+    # The budget created above (today) did not exist when 2026-11-15 ended, so it counted nothing then and
+    # is not listed; tests/functions/test_reports.py has budgets in a past report.
+    assert created.status == 201 and r["budgets"] == []
 
 
 def test_weekly_and_monthly_reports_changes_and_both_anomaly_rules(recorded):
@@ -160,7 +152,7 @@ def test_weekly_and_monthly_reports_changes_and_both_anomaly_rules(recorded):
 def test_markdown_snapshot_and_stored_reports_served_and_listed(recorded, monkeypatch):
     from shared import budgets, reports
 
-    monkeypatch.setattr(budgets, "all_statuses", lambda now=None: [{
+    monkeypatch.setattr(budgets, "all_statuses", lambda now=None: [{"created_at": "2026-11-01T00:00:00.000000Z",
         "budget_id": "all-monthly", "name": "All monthly", "utilization": 0.8052, "state": "warning",
         "spent_usd": 80.52, "limit_usd": 100.0, "period_start": "2026-11-01T00:00:00+00:00",
         "period_end": "2026-12-01T00:00:00+00:00", "burn_rate_usd_per_day": 5.1}])

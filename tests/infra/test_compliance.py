@@ -97,8 +97,12 @@ def test_synth_needs_no_network_docker_or_credentials(tmp_path):
     assert not any(r["Type"] == "AWS::SNS::Subscription" and r["Properties"]["Protocol"] == "email"
                    for r in template["Resources"].values())
     assert "secretsmanager" not in json.dumps(template)
-    assert "BudgetUtilization" not in json.dumps([r for r in template["Resources"].values()
-                                                  if r["Type"] == "AWS::CloudWatch::Alarm"])
+    # Budgets alarm without any budget in the context: the stack's "a budget passed its limit" alarm, and
+    # the admin function may create each budget's own alarms at run time.
+    budget_alarms = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"
+                     and "BudgetUtilization" in json.dumps(r["Properties"])]
+    assert [a["AlarmName"] for a in budget_alarms] == ["aiusage-dev-budget-exceeded"]
+    assert '":alarm:aiusage-dev/budget/*"' in json.dumps(template)
     # environment-agnostic: no account or region baked in
     manifest = json.loads((outdir / "manifest.json").read_text())
     assert manifest["artifacts"]["aiusage-dev"]["environment"] == "aws://unknown-account/unknown-region"

@@ -37,10 +37,11 @@ STREAM_READ = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetSh
 LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 PUBLISH = {"sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"}
+BUDGET_ALARMS = {"cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms"}
 ALL_ACTIONS = {
     "Query": LOGS | XRAY | DYNAMODB_ACTIONS["Query"],
     "Ingest": LOGS | XRAY | DYNAMODB_ACTIONS["Ingest"],
-    "Admin": LOGS | XRAY | DYNAMODB_ACTIONS["Admin"] | PUBLISH,
+    "Admin": LOGS | XRAY | DYNAMODB_ACTIONS["Admin"] | PUBLISH | BUDGET_ALARMS,
     "Authorizer": LOGS | XRAY | DYNAMODB_ACTIONS["Authorizer"],
     "Reports": LOGS | XRAY | DYNAMODB_ACTIONS["Reports"] | PUBLISH | {"sqs:SendMessage"},
     "Notifier": LOGS | XRAY | DYNAMODB_ACTIONS["Notifier"] | {"sqs:SendMessage", "secretsmanager:GetSecretValue"},
@@ -151,6 +152,8 @@ def test_function_environment(synth):
         assert (env.get("ALERTS_TOPIC_ARN") == topic_ref) == (name in ("Admin", "Reports", "Aggregator")), name
     aggregator = synth.resources[_fn_id(synth, "Aggregator")]["Properties"]["Environment"]["Variables"]
     assert aggregator["BACKFILL_SETTLE_SECONDS"] == "2"  # budget backfills wait for the service GSI
+    admin = synth.resources[_fn_id(synth, "Admin")]["Properties"]["Environment"]["Variables"]
+    assert admin["BUDGET_ALARM_PREFIX"] == "aiusage-test/budget/"  # the names its role may manage
     authorizer = synth.resources[_fn_id(synth, "Authorizer")]["Properties"]["Environment"]["Variables"]
     assert authorizer["GITHUB_OIDC_AUDIENCE"] == "aiusage"
     assert authorizer["GITHUB_OIDC_ALLOWLIST"] == "octo-org,other-org/one-repo"
@@ -215,6 +218,11 @@ def test_resources_are_arns_not_star(synth, name):
             assert resources == [{"Fn::GetAtt": [synth.logical_id(stack.aggregation.failures), "Arn"]}]
         elif actions == LOGS:
             assert resources == [{"Fn::GetAtt": [synth.logical_id(stack.functions.log_groups[name]), "Arn"]}]
+        elif actions == BUDGET_ALARMS:
+            assert name == "Admin"
+            (arn,) = resources
+            assert arn["Fn::Join"][1][-1] == ":alarm:aiusage-test/budget/*", arn
+            assert {"Ref": "AWS::AccountId"} in arn["Fn::Join"][1] and {"Ref": "AWS::Region"} in arn["Fn::Join"][1]
         elif actions == {"secretsmanager:GetSecretValue"}:
             (arn,) = resources
             assert json.dumps(arn).endswith(':secret:aiusage/test/slack-webhook-??????"]]}')
@@ -242,7 +250,7 @@ def test_every_route_of_access_routes_exists_with_its_function_and_authorizer(sy
     from functions.api.access import ROUTES
 
     routes = {r["Properties"]["RouteKey"]: r["Properties"] for r in synth.of_type("AWS::ApiGatewayV2::Route").values()}
-    assert set(routes) == set(ROUTES)
+    assert set(routes) == set(ROUTES) | {"$default"}
     integrations = synth.of_type("AWS::ApiGatewayV2::Integration")
     (authorizer_id,) = synth.of_type("AWS::ApiGatewayV2::Authorizer")
     expected_fn = {"public": "Query", "usage:read": "Query", "usage:write": "Ingest", "admin": "Admin"}
@@ -259,15 +267,25 @@ def test_every_route_of_access_routes_exists_with_its_function_and_authorizer(sy
             assert route["AuthorizerId"] == {"Ref": authorizer_id}, route_key
 
 
-def test_authorizer_is_simple_cached_on_the_authorization_header(synth):
+def test_authorizer_is_simple_and_sees_every_request(synth):
+    """No identity source and no cache: API Gateway never answers a missing header itself (SPEC 3's shape),
+    and a revoked key stops working at once."""
     (authorizer,) = synth.of_type("AWS::ApiGatewayV2::Authorizer").values()
     props = authorizer["Properties"]
     assert props["AuthorizerType"] == "REQUEST"
     assert props["EnableSimpleResponses"] is True
     assert props["AuthorizerPayloadFormatVersion"] == "2.0"
-    assert props["IdentitySource"] == ["$request.header.Authorization"]
-    assert props["AuthorizerResultTtlInSeconds"] == 300
+    assert props.get("IdentitySource", []) == []
+    assert props["AuthorizerResultTtlInSeconds"] == 0
     assert _fn_id(synth, "Authorizer") in json.dumps(props["AuthorizerUri"])
+
+
+def test_default_route_answers_unmatched_requests_from_the_query_function_without_authorizer(synth):
+    (default,) = [r["Properties"] for r in synth.of_type("AWS::ApiGatewayV2::Route").values()
+                  if r["Properties"]["RouteKey"] == "$default"]
+    assert default.get("AuthorizationType", "NONE") == "NONE" and "AuthorizerId" not in default
+    integration = synth.of_type("AWS::ApiGatewayV2::Integration")[default["Target"]["Fn::Join"][1][1]["Ref"]]
+    assert integration["Properties"]["IntegrationUri"] == {"Fn::GetAtt": [_fn_id(synth, "Query"), "Arn"]}
 
 
 def test_stage_logs_json_and_throttles(synth):
@@ -298,7 +316,7 @@ def test_new_routes_are_picked_up_from_the_dict(tmp_path):
     stack = AIUsageStack(app, "routes-test", config=StackConfig(bundling="stub"), asset=bundling.build_asset("stub"),
                          routes=routes)
     template = Template.from_stack(stack)
-    template.resource_count_is("AWS::ApiGatewayV2::Route", len(routes))
+    template.resource_count_is("AWS::ApiGatewayV2::Route", len(routes) + 1)  # and $default
     resources = template.to_json()["Resources"]
     for route_key, function in (("DELETE /made/up/{thing_id}", stack.functions.admin),
                                 ("GET /made/up/{thing_id}", stack.functions.query)):
@@ -403,6 +421,18 @@ def test_budget_alarms(synth):
         assert [d["Name"] for d in alarm["Dimensions"]] == ["BudgetId"]
         assert alarm["Statistic"] == "Maximum" and alarm["Period"] == 300
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert alarm["TreatMissingData"] == "ignore"  # keeps ALARM between recordings instead of flapping to OK
+
+
+def test_any_budget_past_its_limit_alarms_whatever_budgets_exist(synth):
+    """The stack's own budget alarm: the highest BudgetUtilization of all budgets (each budget's own alarms are
+    created at run time by the admin function, see test_role_has_exactly_the_actions_it_needs)."""
+    (alarm,) = [a for a in _alarms(synth) if a["AlarmName"] == "aiusage-test-budget-exceeded"]
+    (query,) = alarm["Metrics"]
+    assert query["Expression"] == 'SELECT MAX(BudgetUtilization) FROM SCHEMA("AIUsage", BudgetId)'
+    assert query["Period"] == 300 and query["ReturnData"] is True
+    assert alarm["Threshold"] == 100 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["TreatMissingData"] == "ignore" and alarm["EvaluationPeriods"] == 1
 
 
 def test_daily_cost_alarm(synth):

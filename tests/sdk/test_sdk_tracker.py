@@ -271,8 +271,56 @@ async def test_track_requests_counts_requests_for_sync_and_async_functions(inges
         {"service": "google_places", "operation": "place_details", "requests": 1, "status": "ok", "job_id": "crawl-1"},
         {"service": "google_places", "operation": "text_search", "requests": 3, "status": "ok", "job_id": "crawl-1"},
         {"service": "google_places", "operation": "geocoding", "requests": 1, "status": "error",
-         "error": "ConnectionError: dns failure", "job_id": "crawl-1"},
+         "error": "ConnectionError: dns failure", "cost_usd": 0, "credits": 0, "job_id": "crawl-1"},
     ]
+
+
+def test_a_failed_request_is_charged_only_when_the_provider_answered(ingest, tracker):
+    import io
+    import socket
+    import urllib.error
+    import urllib.request
+
+    def tracked(name):
+        return tracker.track_requests(service="google_places", operation=name)
+
+    @tracked("offline")
+    def offline():  # .invalid never resolves (RFC 2606): the request never leaves the machine
+        urllib.request.urlopen("http://maps.example.invalid/place", timeout=5)
+
+    @tracked("denied")
+    def denied():
+        raise urllib.error.HTTPError("https://maps.example/place", 403, "Forbidden", {}, io.BytesIO(b""))
+
+    class ProviderError(Exception):
+        pass
+
+    @tracked("wrapped")
+    def wrapped():
+        try:
+            raise urllib.error.HTTPError("https://maps.example/place", 500, "Server Error", {}, io.BytesIO(b""))
+        except urllib.error.HTTPError as exc:
+            raise ProviderError("lookup failed") from exc
+
+    @tracked("timeout")
+    def timeout():
+        raise socket.timeout("timed out")
+
+    @tracked("before")
+    def before():
+        raise KeyError("GOOGLE_MAPS_API_KEY")
+
+    for call, raised in ((offline, urllib.error.URLError), (denied, urllib.error.HTTPError),
+                         (wrapped, ProviderError), (timeout, TimeoutError), (before, KeyError)):
+        with pytest.raises(raised):
+            call()
+    events = {e["operation"]: e for e in recorded(tracker, ingest)}
+    free = {name for name, e in events.items() if e.get("cost_usd") == 0 and e.get("credits") == 0}
+    assert free == {"offline", "timeout", "before"}
+    assert {name: "cost_usd" in e for name, e in events.items()} == {
+        "offline": True, "denied": False, "wrapped": False, "timeout": True, "before": True}
+    assert all(e["status"] == "error" and e["requests"] == 1 for e in events.values())
+    assert events["denied"]["error"].startswith("HTTPError: HTTP Error 403")
 
 
 def test_strict_decorator_raises_usage_missing(ingest, make_tracker):

@@ -55,9 +55,9 @@ CASES = {
                                  '"tags": {"team": "a", "team": "b"}}'), 400, ["team"], "duplicate"),
     "duplicate key in a batch": (raw('{"events": [{"service": "openai", "model": "m", "service": "x"}]}'), 400,
                                  ["service"], "duplicate"),
-    "text/plain": ({"body": EVENT, "headers": {"content-type": "text/plain"}}, 400, ["header", "content-type"],
+    "text/plain": ({"body": EVENT, "headers": {"content-type": "text/plain"}}, 415, ["header", "content-type"],
                    "application/json"),
-    "form content type": ({"body": EVENT, "headers": {"content-type": "application/x-www-form-urlencoded"}}, 400,
+    "form content type": ({"body": EVENT, "headers": {"content-type": "application/x-www-form-urlencoded"}}, 415,
                           ["header", "content-type"], "application/json"),
     "empty body": (raw(b""), 400, ["body"], "required"),
     "a JSON array": ({"body": [EVENT]}, 400, [], "event object"),
@@ -101,7 +101,7 @@ def test_rejected_with_the_field_named_and_nothing_written(ledger, case):
     answer = ledger.call("POST", "/ai_usage", **kwargs)
     assert answer.status == status, answer
     error = answer.json()["error"]
-    assert error["code"] == ("payload_too_large" if status == 413 else "validation_error")
+    assert error["code"] == {413: "payload_too_large", 415: "unsupported_media_type"}.get(status, "validation_error")
     if loc is not None:
         first = error["details"][0]
         assert first["loc"][-len(loc):] == loc if loc else first["loc"] == [], error
@@ -140,9 +140,58 @@ def test_every_body_route_reads_bodies_strictly(api, route):
         (b'{"name": "caf\xe9"}', None, 400, "validation_error"),
         (b'{"name": "a", "name": "b"}', None, 400, "validation_error"),
         (json.dumps(nested(65)).encode(), None, 400, "validation_error"),
-        (b'{"name": "a"}', "text/csv", 400, "validation_error"),
+        (b'{"name": "a"}', "text/csv", 415, "unsupported_media_type"),
     ]
     for body, content_type, status, code in probes:
         answer = api.call(method, path, raw=body, headers={"content-type": content_type or "application/json"})
         assert (answer.status, answer.json()["error"]["code"]) == (status, code), (route, body[:40], answer)
     assert api.get("/budgets").json()["budgets"] == [] and api.get("/prices").json()["overrides"] == []
+
+
+LONG = "x" * 10_000
+# (path, parameter, value, words in the message): query values are bounded like the stored values they match.
+QUERY_CASES = [
+    ("/ai_usage", "service", LONG, "a service name"),
+    ("/ai_usage", "service", "open ai", "a service name"),
+    ("/ai_usage", "model", "m" * 201, "at most 200"),
+    ("/ai_usage", "operation", LONG, "an operation name"),
+    ("/ai_usage", "user_id", "u" * 129, "at most 128"),
+    ("/ai_usage", "project", LONG, "at most 128"),
+    ("/ai_usage", "job_id", LONG, "at most 128"),
+    ("/ai_usage", "batch_id", LONG, "at most 128"),
+    ("/ai_usage", "repository", "r/" + "x" * 199, "at most 200"),
+    ("/ai_usage", "pr_number", "1" * 17, "a pull request number"),
+    ("/ai_usage", "service", ",".join(f"s{n}" for n in range(51)), "at most 50"),
+    ("/ai_usage/events", "service", LONG, "a service name"),
+    ("/ai_usage/events", "job_id", LONG, "at most 128"),
+    ("/ai_usage/events", "batch_id", LONG, "at most 128"),
+    ("/prices", "service", LONG, "a service name"),
+    ("/prices", "model", LONG, "at most 200"),
+    ("/alerts", "budget_id", LONG, "a budget id"),
+]
+
+
+@pytest.mark.parametrize(("path", "param", "value", "words"), QUERY_CASES,
+                         ids=[f"{p} {n} {len(v)}" for p, n, v, _ in QUERY_CASES])
+def test_query_values_are_bounded_like_stored_values(api, path, param, value, words):
+    answer = api.get(path, **{param: value})
+    assert answer.status == 400, answer
+    error = answer.json()["error"]
+    assert error["code"] == "validation_error"
+    assert [d["loc"] for d in error["details"]] == [["query", param]]
+    assert words in error["details"][0]["msg"] and len(answer.text) < 1000
+
+
+def test_query_values_at_the_limits_are_answered(api):
+    assert api.post("/ai_usage", {**EVENT, "user_id": "u" * 128, "project": "p" * 128}).status == 200
+    from tests.support.aggregation import drain
+
+    drain()
+    within = api.get("/ai_usage", start_date=DAY, end_date=DAY, user_id="u" * 128, model="m" * 200 + ",gpt-4o",
+                     service=",".join(["OpenAI", "openai"] + [f"s{n}" for n in range(48)]), project="p" * 128)
+    assert within.status == 200, within
+    assert within.json()["summary"]["events"] == 1
+    # A value repeated (case-insensitively for services) counts once, so the event is counted once.
+    assert within.json()["query"]["filters"]["service"] == ["openai"] + [f"s{n}" for n in range(48)]
+    assert api.get("/ai_usage/events", job_id="j" * 128).json()["events"] == []
+    assert api.get("/prices", service="openai", model="gpt-4o").json()["prices"][0]["source"] == "genai-prices"

@@ -60,13 +60,14 @@ def test_errors_are_documented_with_the_spec_error_schema():
     doc = document()
     responses = doc["components"]["responses"]
     assert {name: r["content"]["application/json"]["schema"] for name, r in responses.items()} == {
-        name: ERROR_REF for name in ("ValidationError", "Unauthorized", "Forbidden", "NotFound", "Conflict",
-                                     "PayloadTooLarge", "InternalError")}
+        name: ERROR_REF for name in ("ValidationError", "Unauthorized", "Forbidden", "NotFound", "MethodNotAllowed",
+                                     "Conflict", "PayloadTooLarge", "UnsupportedMediaType", "InternalError")}
     schemas = doc["components"]["schemas"]
     assert schemas["Error"]["required"] == ["error"]
     assert set(schemas["ErrorInfo"]["required"]) == {"code", "message", "details"}
     assert set(schemas["ErrorInfo"]["properties"]["code"]["enum"]) == {
-        "validation_error", "unauthorized", "forbidden", "not_found", "conflict", "payload_too_large", "internal_error"}
+        "validation_error", "unauthorized", "forbidden", "not_found", "method_not_allowed", "conflict",
+        "payload_too_large", "unsupported_media_type", "internal_error"}
     assert set(schemas["ErrorDetail"]["required"]) == {"loc", "msg"}
     for route, op in operations():
         codes = set(op["responses"])
@@ -74,7 +75,7 @@ def test_errors_are_documented_with_the_spec_error_schema():
         if ROUTES[route] != PUBLIC:
             assert {"401", "403"} <= codes, route
         if "requestBody" in op:
-            assert {"400", "413"} <= codes and op["requestBody"]["required"] is True, route
+            assert {"400", "413", "415"} <= codes and op["requestBody"]["required"] is True, route
         assert any(code.startswith("2") for code in codes), route
 
 

@@ -137,6 +137,23 @@ def test_service_anomalies_count_quiet_days_as_zero_once_the_ledger_has_data():
     assert [(a.service, a.rule, a.mean) for a in anomalies] == [(None, RULE_SIGMA, D(1)), ("google", RULE_SIGMA, D(0))]
 
 
+def test_a_floor_keeps_pennies_from_being_anomalies():
+    # The trial's case: one $0.0128 call after a first day that cost $0.00 ("over twice the mean" of 0).
+    first_days = {date(2026, 11, 1): Totals(cost_usd=D(0), events=3), date(2026, 11, 2): Totals(cost_usd=D("0.0128"), events=1)}
+    assert find_anomalies([date(2026, 11, 2)], first_days, {(date(2026, 11, 2), "openai"): first_days[date(2026, 11, 2)]}) == []
+    # A cent's wobble on a perfectly steady day: 3 sigma of nothing is nothing, the floor is $0.05 ...
+    steady = days_from("2026-11-01", ["0.50"] * 14)
+    assert find_anomalies([date(2026, 11, 15)], series({**steady, "2026-11-15": "0.54"}), {}) == []
+    (a,) = find_anomalies([date(2026, 11, 15)], series({**steady, "2026-11-15": "0.56"}), {})
+    assert (a.cost, a.mean, a.stddev, a.threshold, a.rule) == (D("0.56"), D("0.5"), D(0), D("0.55"), RULE_SIGMA)
+    # ... or 5% of the usual daily total when that is more: a new $4 service on a $100 day is not news, $6 is.
+    big = series({**days_from("2026-11-01", ["100"] * 14), "2026-11-15": "104"})
+    for cost, flagged in (("4", False), ("6", True)):
+        services = {(date(2026, 11, 15), "google"): Totals(cost_usd=D(cost), events=1)}
+        found = [(x.service, x.threshold) for x in find_anomalies([date(2026, 11, 15)], big, services)]
+        assert found == ([("google", D(5))] if flagged else [])
+
+
 @pytest.mark.parametrize(("amount", "text"), [
     (D("5.82"), "$5.82"), (D("0.00025"), "$0.00025"), (D("0.0000025"), "$0.000003"), (D("1234.5"), "$1,234.50"),
     (D(0), "$0.00"), (D("-1.2"), "-$1.20"), (0.1, "$0.10"), (None, "-"),

@@ -28,7 +28,8 @@ NAMES = "hour|day|week|month|service|model|operation|user|project|job|batch|repo
 NAME_LIST = rf"^(({NAMES})(,({NAMES}))*)?$"
 StartDate = Annotated[str | None, Query(pattern=DATE, description="YYYY-MM-DD, inclusive, UTC (default: end_date - 29 days)")]
 EndDate = Annotated[str | None, Query(pattern=DATE, description="YYYY-MM-DD, inclusive, UTC (default: today); range <= 400 days")]
-Filter = Annotated[str | None, Query(description="exact match; a comma-separated list matches any of its values")]
+Filter = Annotated[str | None, Query(description="exact match; a comma-separated list (at most 50) matches any of its "
+                                                 "values, each bounded like the stored field (400 otherwise)")]
 BODY = "One event, or `{\"events\": [...]}` with 1..1000 events; at most 1 MiB. One invalid event: nothing is written."
 
 
