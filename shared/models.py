@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator, model_validator
 
-from shared.money import decimal_text
+from shared.money import MAX_PLACES, decimal_text
 
 EVENT_ID_PATTERN = r"^[A-Za-z0-9._:@/-]{1,128}$"
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
@@ -36,7 +36,11 @@ LATEST_DATE = date(9998, 12, 31)  # the last date a query may name (its next day
 
 Count = Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)]
 Text128 = Annotated[str, StringConstraints(max_length=128)]
-Money = Annotated[Decimal, Field(ge=0, le=MAX_USD, allow_inf_nan=False, max_digits=38)]
+# Amounts are stored exactly (shared/money.py): a reported amount may have MAX_PLACES decimal places, and a
+# price 17, so that a cost computed from it (per million tokens, halved for batch) has no more than MAX_PLACES.
+Money = Annotated[Decimal, Field(ge=0, le=MAX_USD, allow_inf_nan=False, max_digits=38, decimal_places=MAX_PLACES)]
+PRICE_PLACES = 17
+Price = Annotated[Decimal, Field(ge=0, le=MAX_USD, allow_inf_nan=False, max_digits=38, decimal_places=PRICE_PLACES)]
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 ServiceTier = Literal["standard", "batch", "flex", "priority"]
 
@@ -273,12 +277,12 @@ class KeyCreateIn(_Input):
 
 
 class PriceOverrideIn(_Input):
-    input_per_mtok: Money | None = None
-    output_per_mtok: Money | None = None
-    cache_read_per_mtok: Money | None = None
-    cache_write_per_mtok: Money | None = None
-    per_request: Money | None = None
-    credits_per_request: Money | None = None
+    input_per_mtok: Price | None = None
+    output_per_mtok: Price | None = None
+    cache_read_per_mtok: Price | None = None
+    cache_write_per_mtok: Price | None = None
+    per_request: Price | None = None
+    credits_per_request: Price | None = None
     valid_from: datetime | None = None
 
     @field_validator("valid_from", mode="before")

@@ -23,7 +23,7 @@ from typing import Any
 from shared import store, table
 from shared.errors import ValidationFailed
 from shared.models import SLUG, Counts, PriceOverrideIn, UsageEvent, format_ts
-from shared.money import MILLION, ZERO, stored_amount
+from shared.money import MILLION, ZERO, exact_amount
 
 GENAI_PRICES_PROVIDER = {"openai": "openai", "anthropic": "anthropic", "google": "google", "bedrock": "aws", "azure": "azure"}
 HALF_PRICE_TIERS = {"batch", "flex"}
@@ -208,8 +208,8 @@ def price_event(event: UsageEvent, reported_cost: Decimal | None, overrides: Seq
         event.cost_usd, event.cost_source = q.cost_usd, "computed"
     else:
         event.cost_usd, event.cost_source = ZERO, "unpriced"
-    event.cost_usd, event.list_cost_usd = stored_amount(event.cost_usd), stored_amount(event.list_cost_usd)
-    event.credits = stored_amount(event.credits)
+    event.cost_usd, event.list_cost_usd = exact_amount(event.cost_usd), exact_amount(event.list_cost_usd)
+    event.credits = exact_amount(event.credits)
 
 
 # --- the override table and the effective-price view ---------------------------------------

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from shared.models import MAX_COUNT, MAX_USD, Counts
+from shared.money import MAX_PLACES, decimal_places
 
 
 class UsageShapeError(ValueError):
@@ -180,6 +181,8 @@ def _money(value: Any, loc: tuple[Any, ...]) -> Decimal | None:
         raise UsageShapeError("must be a number >= 0", loc) from None
     if not amount.is_finite() or not 0 <= amount <= MAX_USD:
         raise UsageShapeError(f"must be a number from 0 to {MAX_USD}", loc)
+    if decimal_places(amount) > MAX_PLACES:
+        raise UsageShapeError(f"must have at most {MAX_PLACES} decimal places (amounts are stored exactly)", loc)
     return amount
 
 

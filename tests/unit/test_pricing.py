@@ -3,7 +3,10 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
+
 from shared.models import Counts, UsageEvent
+from shared.money import InexactAmount
 from shared.pricing import PriceOverride, price_event, quote
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -87,3 +90,21 @@ def test_unpriced_is_said_never_silent():
     e = _event(service="acme-llm", model="acme-large-2")
     price_event(e, None, [])
     assert (e.cost_usd, e.cost_source, e.price_source) == (Decimal(0), "unpriced", None)
+
+
+# --- amounts are stored exactly (SPEC 4.5) ----------------------------------------------------------
+
+def test_amounts_are_stored_as_reported_and_computed_never_cut():
+    e = _event()
+    price_event(e, Decimal("0.6571631500000001"), [])  # Claude Code's own float, as written
+    assert e.cost_usd == Decimal("0.6571631500000001")
+    cheap = PriceOverride("acme-llm", "acme-mini", datetime(2026, 1, 1, tzinfo=UTC), input_per_mtok=Decimal("0.0000123"))
+    tiny = _event(service="acme-llm", model="acme-mini", counts=Counts(input_tokens=3))
+    price_event(tiny, None, [cheap])
+    assert (tiny.cost_usd, tiny.cost_source) == (Decimal("3.69E-11"), "computed")  # 13 places: was cut to 12 before
+
+
+def test_an_amount_too_precise_to_store_exactly_is_an_error_never_a_rounding():
+    e = _event()
+    with pytest.raises(InexactAmount):
+        price_event(e, Decimal("1E-25"), [])
