@@ -260,6 +260,8 @@ def event_item(e: UsageEvent, received_at: str, budget_version: int) -> dict[str
     optional = {
         "cache_write_1h_tokens": c.cache_write_1h_tokens or None,
         "web_search_requests": c.web_search_requests or None,
+        "usage_details": c.details or None,
+        "session_totals": c.session_totals or None,
         "list_cost_usd": e.list_cost_usd,
         "price_source": e.price_source,
         "price_version": e.price_version,
@@ -385,6 +387,8 @@ def event_of_item(item: dict[str, Any]) -> UsageEvent:
             output_tokens=int(item.get("output_tokens", 0)),
             reasoning_tokens=int(item.get("reasoning_tokens", 0)),
             web_search_requests=int(item.get("web_search_requests", 0)),
+            details={k: int(v) for k, v in (item.get("usage_details") or {}).items()},
+            session_totals=bool(item.get("session_totals")),
         ),
         requests=int(item.get("requests", 1)),
         cost_usd=item.get("cost_usd"),

@@ -193,6 +193,12 @@ class Counts:
     output_tokens: int = 0
     reasoning_tokens: int = 0
     web_search_requests: int = 0
+    # Further billed counts by genai-prices usage key (modalities, tool-use prompts, 5-minute cache writes...):
+    # parts of the totals above, priced wherever the model has a price of their own.
+    details: dict[str, int] = field(default_factory=dict)
+    # The counts sum a whole session of API calls (Claude Code's modelUsage): priced per token at the base
+    # rates, since a long-context tier applies to one request's size and no single request is known here.
+    session_totals: bool = False
 
 
 @dataclass(slots=True)
