@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -248,7 +248,23 @@ class ClaudeCodeModelUsage:
     cost_usd: Decimal | None  # the reported costUSD, authoritative when given
 
 
-METADATA_KEYS = ("session_id", "num_turns", "duration_ms", "subtype", "is_error")
+@dataclass(frozen=True)
+class ClaudeCodeRun:
+    """Everything a Claude Code result message says that the ledger records."""
+
+    entries: list[ClaudeCodeModelUsage]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None  # the reason the run failed (trimmed), or None when it did not fail
+
+
+METADATA_KEYS = ("session_id", "num_turns", "duration_ms", "subtype", "is_error", "terminal_reason",
+                 "api_error_status")
+MAX_ERROR_CHARS = 1000
+
+
+def claude_code_run(result: dict[str, Any]) -> ClaudeCodeRun:
+    """A Claude Code result message as the events to record, their metadata and the error reason, if any."""
+    return ClaudeCodeRun(claude_code_model_usage(result), claude_code_metadata(result), claude_code_error(result))
 
 
 def claude_code_model_usage(result: dict[str, Any]) -> list[ClaudeCodeModelUsage]:
@@ -313,3 +329,32 @@ def _money(value: Any, loc: tuple[Any, ...]) -> Decimal | None:
 
 def claude_code_metadata(result: dict[str, Any]) -> dict[str, Any]:
     return {k: result[k] for k in METADATA_KEYS if result.get(k) is not None}
+
+
+def claude_code_error(result: dict[str, Any]) -> str | None:
+    """Why a Claude Code run failed, in its own words; None when it did not fail.
+
+    A run failed when `is_error` is true (an API 500 or 529 ends with
+    `subtype: "success"` and the API error in `result`) or its subtype is an
+    `error_...` one. The reason is `errors` when it has any, else `result`
+    (only read for failed runs: otherwise it is the model's answer), else the
+    API status, the terminal reason or the subtype — never the word "success".
+    """
+    subtype = result.get("subtype")
+    failed = result.get("is_error") is True or (isinstance(subtype, str) and subtype.startswith("error"))
+    if not failed:
+        return None
+    errors = result.get("errors")
+    errors = errors if isinstance(errors, list) else [errors] if isinstance(errors, str) else []
+    reason = "; ".join(text for text in (str(e).strip() for e in errors if e is not None) if text)
+    if not reason and isinstance(result.get("result"), str):
+        reason = result["result"].strip()
+    status = result.get("api_error_status")
+    terminal = result.get("terminal_reason")
+    if not reason and isinstance(status, int) and not isinstance(status, bool):
+        reason = f"API error (HTTP {status})"
+    if not reason and isinstance(terminal, str) and terminal.strip() and terminal != "completed":
+        reason = terminal.strip()
+    if not reason and isinstance(subtype, str) and subtype.strip() and subtype != "success":
+        reason = subtype.strip()
+    return (reason or "Claude Code reported is_error: true without a reason")[:MAX_ERROR_CHARS]

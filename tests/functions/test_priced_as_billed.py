@@ -102,6 +102,29 @@ def test_anthropic_thinking_tokens_are_reasoning_tokens(api):
     assert events(api)["a-1"]["reasoning_tokens"] == 33  # before: 0
 
 
+# --- 3. error results keep their reason ------------------------------------------------------------
+
+def test_an_api_error_result_is_stored_as_an_error_with_the_api_error(api):
+    # Claude Code ends an API 500 with is_error: true and subtype "success". Before: error "success".
+    result = {"type": "result", "subtype": "success", "is_error": True, "duration_ms": 18591, "num_turns": 186,
+              "session_id": "2b3f9218", "api_error_status": 500, "terminal_reason": "api_error",
+              "result": 'API Error: 500 {"type":"error","error":{"type":"api_error","message":"Internal server error"}}',
+              "total_cost_usd": 1.7, "modelUsage": {"claude-opus-4-5": {"inputTokens": 5000, "outputTokens": 900,
+                                                                        "costUSD": 1.7}}}
+    post(api, {"event_id": "err-1", "timestamp": TS, "claude_code_result": result})
+    event = events(api)["err-1:claude-opus-4-5"]
+    assert (event["status"], event["error"]) == ("error", result["result"])
+    assert event["metadata"]["api_error_status"] == 500 and event["metadata"]["subtype"] == "success"
+    assert event["cost_usd"] == 1.7
+
+
+def test_a_long_reason_is_trimmed_to_1000_characters(api):
+    result = {"type": "result", "subtype": "success", "is_error": True, "result": "API Error: 529 " + "x" * 2000,
+              "total_cost_usd": 0.01}
+    post(api, {"event_id": "err-2", "timestamp": TS, "claude_code_result": result})
+    assert events(api)["err-2:unknown"]["error"] == ("API Error: 529 " + "x" * 2000)[:1000]
+
+
 # --- 4. an empty modelUsage keeps the counts of usage ------------------------------------------
 
 def test_a_result_without_model_usage_keeps_the_tokens_of_usage(api):
@@ -115,6 +138,7 @@ def test_a_result_without_model_usage_keeps_the_tokens_of_usage(api):
     event = events(api)["u-1:unknown"]
     assert (event["input_tokens"], event["cache_read_tokens"], event["cache_write_tokens"], event["output_tokens"]) == (
         112 + 58211 + 1120129, 1120129, 58211, 6814)
+    assert (event["status"], event["error"]) == ("error", "error_during_execution")
 
 
 # --- 5. amounts are stored exactly and rounded once ---------------------------------------------

@@ -5,7 +5,14 @@ from decimal import Decimal
 import pytest
 
 from shared.models import Counts
-from shared.usage import UsageShapeError, claude_code_metadata, claude_code_model_usage, normalise_usage
+from shared.usage import (
+    UsageShapeError,
+    claude_code_error,
+    claude_code_metadata,
+    claude_code_model_usage,
+    claude_code_run,
+    normalise_usage,
+)
 from tests.conftest import fixture_json
 
 
@@ -198,3 +205,46 @@ def test_claude_code_costs_are_kept_exactly_or_refused():
     with pytest.raises(UsageShapeError) as info:
         claude_code_model_usage({"type": "result", "modelUsage": {"m": {**entry, "costUSD": Decimal("1E-25")}}})
     assert info.value.loc == ("modelUsage", "m", "costUSD") and "24 decimal places" in str(info.value)
+
+
+# --- why a run failed (SPEC 4.4) ---------------------------------------------------------------
+# The shapes are Claude Code's own, from anthropics/claude-agent-sdk-python tests/test_errors.py and
+# tests/test_message_parser.py, anthropics/claude-code-action base-action/test/run-claude-sdk.test.ts.
+
+@pytest.mark.parametrize(("result", "reason"), [
+    ({"subtype": "success", "is_error": True, "errors": [], "result": "API Error: Stream idle timeout - no chunks received",
+      "api_error_status": None, "terminal_reason": "api_error"}, "API Error: Stream idle timeout - no chunks received"),
+    ({"subtype": "success", "is_error": True,
+      "result": 'API Error: 500 {"type":"error","error":{"type":"api_error","message":"Internal server error"}}'},
+     'API Error: 500 {"type":"error","error":{"type":"api_error","message":"Internal server error"}}'),
+    ({"subtype": "success", "is_error": True, "api_error_status": 529}, "API error (HTTP 529)"),
+    ({"subtype": "success", "is_error": True, "terminal_reason": "api_error"}, "api_error"),
+    ({"subtype": "error_max_turns", "is_error": True, "errors": ["Reached maximum number of turns (30)"]},
+     "Reached maximum number of turns (30)"),
+    ({"subtype": "error_during_execution", "is_error": True,
+      "errors": ["Tool execution failed: permission denied", "Unable to write to /etc/hosts"]},
+     "Tool execution failed: permission denied; Unable to write to /etc/hosts"),
+    ({"subtype": "error_during_execution", "is_error": False}, "error_during_execution"),
+    ({"subtype": "success", "is_error": True}, "Claude Code reported is_error: true without a reason"),
+])
+def test_a_failed_run_keeps_its_real_reason_never_success(result, reason):
+    assert claude_code_error({"type": "result", **result}) == reason
+
+
+def test_a_successful_run_has_no_error_and_its_answer_is_never_read():
+    assert claude_code_error({"type": "result", "subtype": "success", "is_error": False, "result": "LGTM"}) is None
+
+
+def test_the_reason_is_trimmed_to_what_the_event_can_hold():
+    assert claude_code_error({"subtype": "success", "is_error": True, "result": "x" * 5000}) == "x" * 1000
+
+
+def test_claude_code_run_gives_ingest_everything():
+    run = claude_code_run({"type": "result", "subtype": "success", "is_error": True, "api_error_status": 529,
+                           "terminal_reason": "api_error", "session_id": "s", "num_turns": 3, "duration_ms": 9,
+                           "result": "API Error: 529 Overloaded", "total_cost_usd": 0.5,
+                           "modelUsage": {"claude-opus-4-5": {"inputTokens": 5, "outputTokens": 7, "costUSD": 0.5}}})
+    assert run.error == "API Error: 529 Overloaded"
+    assert run.metadata == {"session_id": "s", "num_turns": 3, "duration_ms": 9, "subtype": "success",
+                            "is_error": True, "terminal_reason": "api_error", "api_error_status": 529}
+    assert [(e.model, e.cost_usd) for e in run.entries] == [("claude-opus-4-5", Decimal("0.5"))]
