@@ -56,8 +56,30 @@ def exact_amount(amount: Decimal | None) -> Decimal | None:
     prices cannot produce more, so reaching the error is a bug to see, not a
     cent to lose quietly.
     """
-    if amount is not None and decimal_places(amount) > MAX_PLACES:
+    if amount is None:
+        return None
+    if decimal_places(amount) > MAX_PLACES:
         raise InexactAmount(f"{amount} has more than {MAX_PLACES} decimal places")
+    return _readable(amount)
+
+
+def _readable(amount: Decimal) -> Decimal:
+    """The same number, in a text every DynamoDB reader parses.
+
+    boto3 writes a number as `str(amount)`: an exact tiny cost such as
+    `Decimal("8E-8")` goes out as "8E-8", which DynamoDB takes but moto (the
+    local stack and the tests) cannot ADD to a counter. "8.0E-8" is the same
+    number and reads everywhere; so is "100" for "1E+2".
+    """
+    if not amount:
+        return ZERO
+    exponent = amount.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite: checked where amounts come in
+    if exponent > 0:
+        return amount.quantize(Decimal(1), context=_ROUNDING)
+    text = str(amount)
+    if "E" in text and "." not in text:
+        return amount.quantize(Decimal((0, (1,), exponent - 1)), context=_ROUNDING)
     return amount
 
 

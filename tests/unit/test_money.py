@@ -81,3 +81,10 @@ def test_no_genai_prices_price_can_make_an_amount_longer_than_stored_amounts_all
                         places = decimal_places(v) + 6 + (1 if provider.id in halved else 0)
                         assert places <= MAX_PLACES, (provider.id, model.id, v)
     assert PRICE_PLACES + 6 + 1 <= MAX_PLACES  # override prices
+
+
+def test_a_stored_amount_is_written_in_a_text_every_dynamodb_reader_parses():
+    # moto (the local stack and the tests) cannot ADD "8E-8", the text boto3 writes for Decimal("8E-8").
+    for text, written in (("8E-8", "8.0E-8"), ("1E+2", "100"), ("0E-12", "0"), ("0.0019725", "0.0019725")):
+        amount = exact_amount(Decimal(text))
+        assert (amount, str(amount)) == (Decimal(text), written)
