@@ -29,6 +29,8 @@ from shared.money import usd
 
 CostSource = Literal["reported", "computed", "unpriced"]
 COUNT_FIELDS = tuple(f.name for f in fields(Counts))
+# The plain token counters (the others: per-modality `details`, and the `session_totals` flag).
+TOKEN_COUNTERS = tuple(f.name for f in fields(Counts) if f.type in (int, "int"))
 COMPRESS_METADATA_OVER = 200
 MONEY_FIELDS = ("cost_usd", "list_cost_usd", "credits")
 # Kept on the model but never part of the stored item or the JSON view.
@@ -137,7 +139,9 @@ def from_item(item: dict[str, Any]) -> UsageEvent:
         **data,
         event_id=table.event_id_of_key(item["PK"]),
         ts=parse_ts(item["ts"]),
-        counts=Counts(**{k: int(item.get(k, 0)) for k in COUNT_FIELDS}),
+        counts=Counts(**{k: int(item.get(k, 0)) for k in TOKEN_COUNTERS},
+                      details={k: int(v) for k, v in (item.get("details") or {}).items()},
+                      session_totals=bool(item.get("session_totals"))),
         metadata=metadata,
         received_at=parse_ts(item["received_at"]) if "received_at" in item else None,
         written_at=parse_ts(item["written_at"]) if "written_at" in item else None,
@@ -186,7 +190,7 @@ def to_json(e: UsageEvent) -> dict[str, Any]:
     """A stored event as the API shows it: counters always, optional fields when set, money rounded once."""
     out: dict[str, Any] = {"event_id": e.event_id, "timestamp": format_ts(e.ts), "service": e.service,
                            "model": e.model, "operation": e.operation}
-    counts = asdict(e.counts)
+    counts = {k: getattr(e.counts, k) for k in TOKEN_COUNTERS}
     out.update({k: v for k, v in counts.items() if v or k not in ("cache_write_1h_tokens", "web_search_requests")})
     out["requests"] = e.requests
     shown = e.model_dump(exclude=_NOT_STORED | {"service", "model", "operation", "requests", "content_hash",

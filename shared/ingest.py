@@ -32,7 +32,7 @@ from shared.models import (
     parse,
 )
 from shared.money import usd
-from shared.usage import UsageShapeError, claude_code_metadata, claude_code_model_usage, normalise_usage
+from shared.usage import UsageShapeError, claude_code_run, normalise_usage
 
 GITHUB_CLAIMS = ("repository", "run_id", "run_attempt", "workflow", "workflow_ref", "actor", "sha", "event_name")
 PUT_ATTEMPTS = 6
@@ -128,16 +128,14 @@ def _stamp_github_claims(loc: tuple[Any, ...], inp: UsageEventIn, github: dict[s
 
 def _claude_code_events(loc: tuple[Any, ...], inp: UsageEventIn, base_id: str, submitted: dict[str, Any],
                         common: dict[str, Any]) -> list[Located]:
-    result = inp.claude_code_result
     try:
-        entries = claude_code_model_usage(result)
+        run = claude_code_run(inp.claude_code_result)
     except UsageShapeError as exc:
         raise ValidationFailed.at([*loc, "claude_code_result", *exc.loc], str(exc)) from None
-    metadata = {**(inp.metadata or {}), **claude_code_metadata(result)}
-    if result.get("is_error") and common["status"] == "ok":
-        errors = result.get("errors")
-        common = {**common, "status": "error",
-                  "error": ("; ".join(map(str, errors)) if isinstance(errors, list) and errors else str(result.get("subtype", "error")))[:1000]}
+    entries = run.entries
+    metadata = {**(inp.metadata or {}), **run.metadata}
+    if run.error is not None:
+        common = {**common, "status": "error", "error": inp.error or run.error}
     located: list[Located] = []
     for entry in entries:
         event_id = f"{base_id}:{_id_safe(entry.model)}"

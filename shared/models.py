@@ -10,14 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator, model_validator
 
-from shared.money import decimal_text
+from shared.money import MAX_PLACES, decimal_text
 
 EVENT_ID_PATTERN = r"^[A-Za-z0-9._:@/-]{1,128}$"
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
@@ -37,7 +37,11 @@ LATEST_DATE = date(9998, 12, 31)  # the last date a query may name (its next day
 
 Count = Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)]
 Text128 = Annotated[str, StringConstraints(max_length=128)]
-Money = Annotated[Decimal, Field(ge=0, le=MAX_USD, allow_inf_nan=False, max_digits=38)]
+# Amounts are stored exactly (shared/money.py): a reported amount may have MAX_PLACES decimal places, and a
+# price 17, so that a cost computed from it (per million tokens, halved for batch) has no more than MAX_PLACES.
+Money = Annotated[Decimal, Field(ge=0, le=MAX_USD, allow_inf_nan=False, max_digits=38, decimal_places=MAX_PLACES)]
+PRICE_PLACES = 17
+Price = Annotated[Decimal, Field(ge=0, le=MAX_USD, allow_inf_nan=False, max_digits=38, decimal_places=PRICE_PLACES)]
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 ServiceTier = Literal["standard", "batch", "flex", "priority"]
 
@@ -210,6 +214,12 @@ class Counts:
     output_tokens: int = 0
     reasoning_tokens: int = 0
     web_search_requests: int = 0
+    # Further billed counts by genai-prices usage key (modalities, tool-use prompts, 5-minute cache writes...):
+    # parts of the totals above, priced wherever the model has a price of their own.
+    details: dict[str, int] = field(default_factory=dict)
+    # The counts sum a whole session of API calls (Claude Code's modelUsage): priced per token at the base
+    # rates, since a long-context tier applies to one request's size and no single request is known here.
+    session_totals: bool = False
 
 
 def canonical_json(value: Any) -> str:
@@ -290,12 +300,12 @@ class KeyCreateIn(_Input):
 
 
 class PriceOverrideIn(_Input):
-    input_per_mtok: Money | None = None
-    output_per_mtok: Money | None = None
-    cache_read_per_mtok: Money | None = None
-    cache_write_per_mtok: Money | None = None
-    per_request: Money | None = None
-    credits_per_request: Money | None = None
+    input_per_mtok: Price | None = None
+    output_per_mtok: Price | None = None
+    cache_read_per_mtok: Price | None = None
+    cache_write_per_mtok: Price | None = None
+    per_request: Price | None = None
+    credits_per_request: Price | None = None
     valid_from: datetime | None = Field(None, description="A date YYYY-MM-DD (midnight UTC) or an RFC 3339 timestamp "
                                                           "with offset; default 2000-01-01")
 

@@ -5,8 +5,14 @@ model (or the operation), the latest whose `valid_from` is not after the
 event; (2) genai-prices token prices for the model at the event's timestamp
 (price history, cache read/write prices, long-context tiers); (3) the shipped
 per-request prices (Google Places). `service_tier` batch/flex halves token
-prices for OpenAI and Anthropic. With none of them the event is `unpriced`:
-cost 0, said so, and repriced later — never a silent $0.
+prices for OpenAI and Anthropic (not web searches: they have no batch price).
+With none of them the event is `unpriced`: cost 0, said so, and repriced later
+— never a silent $0.
+
+genai-prices prices exactly what `shared.usage` read, by its own usage keys
+(`genai_usage`). Counts that sum a whole session (Claude Code's `modelUsage`)
+are priced per token at the model's base rates: a long-context tier is about
+one request's size, and a session total says nothing about any one request.
 
 genai-prices is imported on first use only: it costs ~140 ms of cold start.
 """
@@ -24,7 +30,8 @@ from shared import store, table
 from shared.errors import ValidationFailed
 from shared.events import UsageEvent
 from shared.models import SLUG, Counts, PriceOverrideIn, format_ts, query_values
-from shared.money import MILLION, ZERO, stored_amount
+from shared.money import MILLION, ZERO, exact_amount
+from shared.usage import genai_usage
 
 GENAI_PRICES_PROVIDER = {"openai": "openai", "anthropic": "anthropic", "google": "google", "bedrock": "aws", "azure": "azure"}
 HALF_PRICE_TIERS = {"batch", "flex"}
@@ -110,10 +117,10 @@ def quote(service: str, model: str, operation: str, counts: Counts, requests: in
     per_request = PER_REQUEST_PRICES.get(service, {}).get(operation)
     if per_request is not None:
         return Quote(per_request * requests, SOURCE_PER_REQUEST, PER_REQUEST_VERSION)
-    token_cost = _genai_prices_cost(service, model, counts, at)
-    if token_cost is None:
+    cost = _genai_prices_cost(service, model, counts, at, token_factor)
+    if cost is None:
         return None
-    return Quote(token_cost * token_factor, SOURCE_GENAI_PRICES, genai_prices_version())
+    return Quote(cost, SOURCE_GENAI_PRICES, genai_prices_version())
 
 
 def _override_quote(o: PriceOverride, c: Counts, requests: int, token_factor: Decimal) -> Quote:
@@ -135,21 +142,28 @@ def valid_from_text(valid_from: datetime) -> str:
     return valid_from.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _genai_prices_cost(service: str, model: str, c: Counts, at: datetime) -> Decimal | None:
+def _genai_prices_cost(service: str, model: str, c: Counts, at: datetime, token_factor: Decimal) -> Decimal | None:
+    """genai-prices' price of these counts; `token_factor` applies to the input and output (token) part only."""
     calc_price, usage_cls = _genai_prices()
-    usage = usage_cls(
-        input_tokens=c.input_tokens,
-        cache_read_tokens=c.cache_read_tokens,
-        cache_write_tokens=c.cache_write_tokens,
-        cache_write_1h_tokens=c.cache_write_1h_tokens or None,
-        output_tokens=c.output_tokens,
-        web_searches=c.web_search_requests or None,
-    )
+    usage = usage_cls(**genai_usage(c))
     try:
         result = calc_price(usage, model, provider_id=GENAI_PRICES_PROVIDER.get(service), genai_request_timestamp=at)
+        if c.session_totals:
+            price = base_rates(result.model_price).calc_price(usage)
+            tokens, total = price["input_price"] + price["output_price"], price["total_price"]
+        else:
+            tokens, total = result.input_price + result.output_price, result.total_price
     except (LookupError, ValueError):
         return None
-    return result.total_price
+    return tokens * token_factor + (total - tokens)
+
+
+def base_rates(prices: Any) -> Any:
+    """A genai-prices `ModelPrice` with every tiered price replaced by its base price (no long-context tier)."""
+    from genai_prices.types import ModelPrice, TieredPrices
+
+    return ModelPrice(**{name: value.base if isinstance(value, TieredPrices) else value
+                         for name, value in vars(prices).items() if not name.startswith("_")})
 
 
 def genai_prices_model_price(service: str, model: str, at: datetime) -> dict[str, Any] | None:
@@ -209,8 +223,8 @@ def price_event(event: UsageEvent, reported_cost: Decimal | None, overrides: Seq
         event.cost_usd, event.cost_source = q.cost_usd, "computed"
     else:
         event.cost_usd, event.cost_source = ZERO, "unpriced"
-    event.cost_usd, event.list_cost_usd = stored_amount(event.cost_usd), stored_amount(event.list_cost_usd)
-    event.credits = stored_amount(event.credits)
+    event.cost_usd, event.list_cost_usd = exact_amount(event.cost_usd), exact_amount(event.list_cost_usd)
+    event.credits = exact_amount(event.credits)
 
 
 # --- the override table and the effective-price view ---------------------------------------

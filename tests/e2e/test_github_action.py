@@ -289,6 +289,59 @@ def test_a_repository_off_the_allowlist_is_refused_once_without_retries(server, 
     assert pr_events(server, 123, repository="evil-org/octo-repo") == []
 
 
+# An API 500/529 ends a Claude Code run with is_error: true and subtype "success"; the reason is in `result`.
+# (Shape: anthropics/claude-agent-sdk-python tests/test_errors.py and e2e-tests/test_error_results.py.)
+API_ERROR = 'API Error: 529 {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'
+
+
+def test_a_run_ended_by_an_api_error_is_recorded_as_an_error_and_the_summary_says_why(server, id_tokens, tmp_path):
+    job = Job(tmp_path, pr_number=130, run_id="16588230000")
+    id_tokens.claims = job.claims()
+    failed = {**EXECUTION[-1], "is_error": True, "subtype": "success", "errors": [], "result": API_ERROR,
+              "api_error_status": 529, "terminal_reason": "api_error"}
+    path = write_execution(tmp_path / "execution.json", [*EXECUTION[:-1], failed])
+
+    run = run_action(job, {"execution-file": path, "api-url": server.url}, extra_env=id_tokens.env())
+
+    assert run.code == 0, run.stdout
+    events = pr_events(server, 130)
+    assert {(e["model"], e["status"], e["error"]) for e in events} == {
+        ("claude-sonnet-4-5", "error", API_ERROR), ("claude-haiku-4-5", "error", API_ERROR)}
+    assert {e["metadata"]["api_error_status"] for e in events} == {529}
+    assert f"**Failed:** {API_ERROR}" in run.summary
+    assert "success" not in run.summary
+
+
+def test_a_failed_run_with_nothing_to_record_still_says_why(server, id_tokens, tmp_path):
+    job = Job(tmp_path, pr_number=131, run_id="16588231000")
+    id_tokens.claims = job.claims()
+    # anthropics/claude-agent-sdk-python tests/test_message_parser.py: no usage, no cost, only the HTTP status.
+    failed = {"type": "result", "subtype": "success", "duration_ms": 2000, "duration_api_ms": 1500, "is_error": True,
+              "num_turns": 1, "session_id": "session_overload", "api_error_status": 529}
+    path = write_execution(tmp_path / "execution.json", [failed])
+
+    run = run_action(job, {"execution-file": path, "api-url": server.url}, extra_env=id_tokens.env())
+
+    assert run.code == 0 and run.outputs["recorded"] == "false"
+    assert "Nothing recorded: the result reports no usage and no cost." in run.summary
+    assert "**Failed:** API error (HTTP 529)" in run.summary
+    assert id_tokens.requests == []
+
+
+def test_a_result_without_model_usage_records_the_tokens_of_usage(server, id_tokens, tmp_path):
+    job = Job(tmp_path, pr_number=132, run_id="16588232000")
+    id_tokens.claims = job.claims()
+    result = {"type": "result", "subtype": "success", "is_error": False, "num_turns": 2, "session_id": SESSION,
+              "total_cost_usd": 0, "usage": {"input_tokens": 10, "cache_read_input_tokens": 5, "output_tokens": 7}}
+    path = write_execution(tmp_path / "execution.json", [result])
+
+    run = run_action(job, {"execution-file": path, "api-url": server.url}, extra_env=id_tokens.env())
+
+    assert run.code == 0 and run.outputs["accepted"] == "1", run.stdout
+    (event,) = pr_events(server, 132)
+    assert (event["model"], event["input_tokens"], event["cache_read_tokens"], event["output_tokens"]) == ("unknown", 15, 5, 7)
+
+
 # --- the API key path -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,13 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
+
 from shared.events import UsageEvent
 from shared.models import Counts
+from shared.money import InexactAmount
 from shared.pricing import PriceOverride, price_event, quote
+from shared.usage import normalise_usage
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -88,3 +92,88 @@ def test_unpriced_is_said_never_silent():
     e = _event(service="acme-llm", model="acme-large-2")
     price_event(e, None, [])
     assert (e.cost_usd, e.cost_source, e.price_source) == (Decimal(0), "unpriced", None)
+
+
+# --- every billed count priced as genai-prices prices it (SPEC 4.2) ---------------------------
+
+def test_openai_cache_writes_cost_the_cache_write_price():
+    # gpt-5.6-sol: $4 input, $5 cache write, $20 output per MTok; a prompt-cache write from OpenAI's Responses API
+    # (pydantic/pydantic-ai cassette test_openai_responses_prompt_cache_e2e.yaml, via genai-prices' dataset).
+    counts = normalise_usage("openai", {"input_tokens": 4020, "input_tokens_details": {"cache_write_tokens": 4012,
+                                        "cached_tokens": 0}, "output_tokens": 5})
+    assert q("openai", "gpt-5.6-sol", counts=counts).cost_usd == (Decimal(8) * 4 + Decimal(4012) * 5 + Decimal(5) * 20) / 10**6
+
+
+def test_bedrock_one_hour_cache_writes_cost_the_one_hour_price():
+    # Sonnet 4.5 on Bedrock: $3 input, $0.30 cache read, $3.75 5-minute write, $6 1-hour write, $15 output.
+    counts = normalise_usage("bedrock", {"inputTokens": 3, "outputTokens": 61, "cacheReadInputTokens": 2074,
+                                         "cacheWriteInputTokens": 897,
+                                         "cacheDetails": [{"ttl": "1h", "inputTokens": 600}, {"ttl": "5m", "inputTokens": 297}]})
+    expected = (Decimal(3) * 3 + Decimal(2074) * Decimal("0.3") + Decimal(297) * Decimal("3.75") + Decimal(600) * 6
+                + Decimal(61) * 15) / 10**6
+    assert q("bedrock", "global.anthropic.claude-sonnet-4-5-20250929-v1:0", counts=counts).cost_usd == expected
+
+
+def test_gemini_tool_use_prompt_and_audio_tokens_are_billed():
+    # gemini-2.5-pro: $1.25 input, $10 output; tool-use prompt tokens are input, thoughts are output.
+    tool_use = normalise_usage("google", {"promptTokenCount": 17, "candidatesTokenCount": 201,
+                                          "thoughtsTokenCount": 213, "toolUsePromptTokenCount": 119})
+    assert q("google", "gemini-2.5-pro", counts=tool_use).cost_usd == (Decimal(136) * Decimal("1.25") + Decimal(414) * 10) / 10**6
+    # gemini-2.5-flash: $0.30 text input, $1 audio input, $2.50 output.
+    audio = normalise_usage("google", {"promptTokenCount": 1000, "candidatesTokenCount": 10, "promptTokensDetails": [
+        {"modality": "AUDIO", "tokenCount": 800}, {"modality": "TEXT", "tokenCount": 200}]})
+    assert q("google", "gemini-2.5-flash", counts=audio).cost_usd == (Decimal(200) * Decimal("0.3") + Decimal(800)
+                                                                      + Decimal(10) * Decimal("2.5")) / 10**6
+
+
+def test_batch_halves_token_prices_but_not_web_searches():
+    # Sonnet 4.5: $3 input, $15 output per MTok; web search $10 per 1000, which has no batch price.
+    counts = Counts(input_tokens=1000, output_tokens=100, web_search_requests=2)
+    tokens, searches = Decimal("0.0045"), Decimal("0.02")
+    assert q("anthropic", "claude-sonnet-4-5", counts=counts).cost_usd == tokens + searches
+    assert q("anthropic", "claude-sonnet-4-5", counts=counts, tier="batch").cost_usd == tokens / 2 + searches
+
+
+# --- Claude Code sessions at base rates (SPEC 4.4) -----------------------------------------------
+
+SESSION = Counts(input_tokens=40 + 600_000 + 30_000, cache_read_tokens=600_000, cache_write_tokens=30_000,
+                 output_tokens=2000, session_totals=True)
+
+
+def test_a_session_total_is_priced_per_token_at_base_rates():
+    # Sonnet 4.5 base rates: $3 input, $0.30 cache read, $3.75 cache write, $15 output per MTok. The session's
+    # 630,040 input tokens were many calls: none of them reached the >200k-token tier (twice the base rate).
+    base = (Decimal(40) * 3 + Decimal(600_000) * Decimal("0.3") + Decimal(30_000) * Decimal("3.75")
+            + Decimal(2000) * 15) / 10**6
+    assert base == Decimal("0.32262")
+    assert q("anthropic", "claude-sonnet-4-5", "code_review", counts=SESSION).cost_usd == base
+    one_request = Counts(**{**vars_of(SESSION), "session_totals": False})
+    assert q("anthropic", "claude-sonnet-4-5", counts=one_request).cost_usd == Decimal("0.63024")  # the tier is real
+
+
+def test_a_session_is_priced_at_base_rates_when_reported_too():
+    e = _event(service="anthropic", model="claude-sonnet-4-5", counts=SESSION)
+    price_event(e, Decimal("0.4"), [])
+    assert (e.cost_usd, e.cost_source, e.list_cost_usd) == (Decimal("0.4"), "reported", Decimal("0.32262"))
+
+
+def vars_of(counts):
+    return {name: getattr(counts, name) for name in counts.__slots__}
+
+
+# --- amounts are stored exactly (SPEC 4.5) ----------------------------------------------------------
+
+def test_amounts_are_stored_as_reported_and_computed_never_cut():
+    e = _event()
+    price_event(e, Decimal("0.6571631500000001"), [])  # Claude Code's own float, as written
+    assert e.cost_usd == Decimal("0.6571631500000001")
+    cheap = PriceOverride("acme-llm", "acme-mini", datetime(2026, 1, 1, tzinfo=UTC), input_per_mtok=Decimal("0.0000123"))
+    tiny = _event(service="acme-llm", model="acme-mini", counts=Counts(input_tokens=3))
+    price_event(tiny, None, [cheap])
+    assert (tiny.cost_usd, tiny.cost_source) == (Decimal("3.69E-11"), "computed")  # 13 places: was cut to 12 before
+
+
+def test_an_amount_too_precise_to_store_exactly_is_an_error_never_a_rounding():
+    e = _event()
+    with pytest.raises(InexactAmount):
+        price_event(e, Decimal("1E-25"), [])

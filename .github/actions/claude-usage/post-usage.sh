@@ -67,6 +67,25 @@ give_up() {
   exit 0
 }
 
+# jq definitions shared by the summary and the request: whether the run failed, and why, in its own
+# words (as the server reads it: `errors`, else `result`, else the API status, the terminal reason or an
+# error subtype). An API 500 or 529 ends with `is_error: true` and `subtype: "success"`: never say "success".
+JQ_FAILURE='
+  def trimmed: tostring | gsub("^\\s+|\\s+$"; "");
+  def failed: .is_error == true or ((.subtype | type) == "string" and (.subtype | startswith("error")));
+  def reason:
+    ([(.errors // []) | if type == "array" then .[] else . end | select(. != null) | trimmed | select(length > 0)]
+     | join("; ")) as $errors
+    | if $errors != "" then $errors
+      elif (.result | type) == "string" and (.result | trimmed) != "" then .result | trimmed
+      elif (.api_error_status | type) == "number" then "API error (HTTP \(.api_error_status))"
+      elif (.terminal_reason | type) == "string" and (.terminal_reason | trimmed) != "" and .terminal_reason != "completed"
+        then .terminal_reason | trimmed
+      elif (.subtype | type) == "string" and (.subtype | trimmed) != "" and .subtype != "success" then .subtype | trimmed
+      else "Claude Code reported is_error: true without a reason" end
+    | .[0:1000];
+'
+
 # The step summary: what the run cost per model (from Claude Code's own numbers) and what was recorded.
 summary() {
   [ -n "${GITHUB_STEP_SUMMARY:-}" ] || return 0
@@ -75,7 +94,7 @@ summary() {
     echo "### AI usage: Claude Code"
     echo
     if [ -s "$result_file" ]; then
-      jq -r --arg base "$event_id" --slurpfile answer "${response_file:-/dev/null}" '
+      jq -r --arg base "$event_id" --slurpfile answer "${response_file:-/dev/null}" "$JQ_FAILURE"'
         def id_safe: gsub("[^A-Za-z0-9._:@/-]"; "-");
         (($answer[0].results // []) | map({key: .event_id, value: .status}) | from_entries) as $status
         | (.modelUsage // {}) as $models
@@ -85,7 +104,8 @@ summary() {
             ($models | to_entries[] | "| `\(.key)` | \(.value.inputTokens // 0) | \(.value.cacheReadInputTokens // 0) | \(.value.cacheCreationInputTokens // 0) | \(.value.outputTokens // 0) | \(.value.costUSD // "n/a") | \($status["\($base):\(.key | id_safe)"] // "no") |"),
             ""
           else empty end,
-          "**Total:** \(if .total_cost_usd == null then "n/a" else "$\(.total_cost_usd)" end) · \(.num_turns // "?") turns · \(if .duration_ms then "\(.duration_ms / 1000) s" else "? s" end)\(if .is_error then " · ended with `\(.subtype // "error")`" else "" end)"
+          "**Total:** \(if .total_cost_usd == null then "n/a" else "$\(.total_cost_usd)" end) · \(.num_turns // "?") turns · \(if .duration_ms then "\(.duration_ms / 1000) s" else "? s" end)",
+          (if failed then "", "**Failed:** \(reason | gsub("\\s+"; " ") | gsub("`"; "\u0027"))" else empty end)
       ' "$result_file" 2>/dev/null
       echo
     fi
@@ -159,7 +179,10 @@ if [ ! -s "$result_file" ]; then
 fi
 cost_usd=$(jq -r '.total_cost_usd // empty' "$result_file")
 
-if jq -e '((.modelUsage // {}) | length) == 0 and ((.total_cost_usd // 0) == 0)' "$result_file" >/dev/null; then
+# Tokens without a modelUsage entry (older Claude Code versions) are still usage: the server records them.
+if jq -e '((.modelUsage // {}) | length) == 0 and ((.total_cost_usd // 0) == 0)
+          and ([(.usage // {}) | .input_tokens, .output_tokens, .cache_read_input_tokens, .cache_creation_input_tokens
+                | numbers] | add // 0) == 0' "$result_file" >/dev/null; then
   summary "Nothing recorded: the result reports no usage and no cost."
   set_outputs
   notice "the Claude Code result reports no usage and no cost: nothing to record"
@@ -190,7 +213,8 @@ if [ -n "${GITHUB_EVENT_PATH:-}" ] && [ -r "${GITHUB_EVENT_PATH}" ]; then
                      | select(type == "number") | tostring' "$GITHUB_EVENT_PATH" 2>/dev/null || true)
 fi
 
-# Only the counts, cost and outcome go to the ledger: not the review text, not permission denials.
+# Only the counts, cost and outcome go to the ledger: not the review text, not permission denials. The
+# `result` text goes only when the run failed: then it is the API error that says why (trimmed).
 jq -c \
   --arg event_id "$event_id" \
   --arg service "${INPUT_SERVICE:-anthropic}" \
@@ -204,14 +228,15 @@ jq -c \
   --arg job "${GITHUB_JOB:-}" \
   --arg actor "${GITHUB_ACTOR:-}" \
   --arg sha "${GITHUB_SHA:-}" \
-  --arg event_name "${GITHUB_EVENT_NAME:-}" '
+  --arg event_name "${GITHUB_EVENT_NAME:-}" "$JQ_FAILURE"'
   def number: if test("^[0-9]+$") then tonumber else null end;
   {
     event_id: $event_id,
     service: $service,
     operation: $operation,
-    claude_code_result: {type, subtype, is_error, duration_ms, duration_api_ms, num_turns, session_id,
-                         total_cost_usd, usage, modelUsage, errors},
+    claude_code_result: ({type, subtype, is_error, duration_ms, duration_api_ms, num_turns, session_id,
+                          total_cost_usd, usage, modelUsage, errors, api_error_status, terminal_reason}
+                         + (if failed and (.result | type) == "string" then {result: .result[0:1000]} else {} end)),
     github: {
       repository: $repository, pr_number: ($pr_number | number), run_id: $run_id[0:64],
       run_attempt: ($run_attempt | number), workflow: $workflow[0:128], workflow_ref: $workflow_ref[0:400],
