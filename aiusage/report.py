@@ -101,7 +101,7 @@ def render_rich(answer: dict[str, Any], console: Any) -> None:
         (f"Cost by model (top {TOP_MODELS})", "Model", _ranked(aggs.get("by_model", {}), TOP_MODELS)),
     ):
         out = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-        out.add_column(label)
+        out.add_column(label, overflow="fold")  # model ids are copied: wrapped, never cut
         for column in ("Cost", "Share", "Calls", "Tokens"):
             out.add_column(column, justify="right")
         for row in _breakdown_rows(entries, total):
