@@ -99,8 +99,11 @@ def test_the_wheel_is_the_sdk_and_the_cli_only(wheel: Path) -> None:
     requires = sorted(line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:"))
     assert requires == ["rich>=13", "typer>=0.12"]
     assert "Provides-Extra" not in metadata  # the server side is the repository's, not an extra of this wheel
+    import tomllib
+
     from aiusage import __version__
 
+    assert tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"] == __version__
     assert f"Version: {__version__}\n" in metadata
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("/entry_points.txt"))).decode()
     assert "aiusage = aiusage.cli:main" in entry_points
