@@ -166,16 +166,17 @@ def _spent_and_limit(status: Mapping[str, Any], budget: Mapping[str, Any], unit:
 
 
 def budgets_listing(budgets: Sequence[Mapping[str, Any]]) -> Listing:
-    """Budgets with this period's state; the scope under the name, the forecast in `budgets status`."""
+    """Budgets with this period's state; period and scope under the name, the forecast in `budgets status`."""
     rows = []
     for b in budgets:
         s = b.get("status") or {}
         spent, limit = _spent_and_limit(s, b, unit=False)
         name = Text(_text(b.get("name")) or b["budget_id"]).markup
-        rows.append([b["budget_id"], f"{name}\n[dim]{Text(scope_text(b.get('scope'))).markup}[/]", b["period"],
-                     spent, limit, _percent(s.get("utilization")), _state(s.get("state"))])
-    return Listing(None, ["budget_id", "name and scope", "period", "spent", "limit", "used", "state"],
-                   ["id", "text", "text", "number", "number", "number", "text"], rows, empty="(no budgets)")
+        about = Text(f"{b['period']} · {scope_text(b.get('scope'))}").markup
+        rows.append([b["budget_id"], f"{name}\n[dim]{about}[/]", spent, limit, _percent(s.get("utilization")),
+                     _state(s.get("state"))])
+    return Listing(None, ["budget_id", "name", "spent", "limit", "used", "state"],
+                   ["id", "text", "number", "number", "number", "text"], rows, empty="(no budgets)")
 
 
 def budget_fields(budget: Mapping[str, Any]) -> Table:

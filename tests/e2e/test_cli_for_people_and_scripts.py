@@ -129,8 +129,10 @@ def test_tables_show_cents_and_whole_ids_in_any_terminal(demo_server: Server) ->
             if budget["limit_usd"] is not None:
                 assert money(budget["status"]["spent_usd"]) in listed.stdout
                 assert money(budget["limit_usd"]) in listed.stdout
-    at_80 = cli(demo_server, "budgets", "list", columns=80).stdout
-    assert at_80.splitlines()[0].split()[0] == "budget_id" and "state" in at_80.splitlines()[0]  # a table there
+    header = cli(demo_server, "budgets", "list", columns=100).stdout.splitlines()[0].split()
+    assert header == ["budget_id", "name", "spent", "limit", "used", "state"]  # a table where it fits
+    narrow = cli(demo_server, "budgets", "list", columns=40).stdout
+    assert re.search(r"^budget_id\s+anthropic-monthly\s*$", narrow, re.MULTILINE)  # else one block per budget
 
     status = cli(demo_server, "budgets", "status", "anthropic-monthly").stdout
     s = budgets["anthropic-monthly"]["status"]
