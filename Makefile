@@ -3,18 +3,29 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
-STAMP  := $(VENV)/.installed
+# Two installs into the one .venv: `make run` needs only the server extra (the Lambda handlers'
+# runtime, the embedded DynamoDB, the HTTP front); `make test` adds the test, fuzz, browser and
+# CDK tooling (dev, infra). The full install also satisfies the serving one.
+SERVE_STAMP := $(VENV)/.installed-server
+STAMP       := $(VENV)/.installed
 
-.PHONY: install run test lint bench synth deploy clean
+.PHONY: install install-server run test lint bench synth deploy clean sdk-wheel
+
+$(SERVE_STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -c constraints.txt -e '.[server]'
+	touch $(SERVE_STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -c constraints.txt -e '.[dev,infra]'
-	touch $(STAMP)
+	$(PIP) install -c constraints.txt -e '.[server,dev,infra]'
+	touch $(STAMP) $(SERVE_STAMP)
 
 install: $(STAMP)
 
-run: $(STAMP)  ## the local stack with a demo month on http://127.0.0.1:3000
+install-server: $(SERVE_STAMP)
+
+run: $(SERVE_STAMP)  ## the local stack with a demo month on http://127.0.0.1:3000
 	$(VENV)/bin/aiusage serve --demo --host 127.0.0.1 --port 3000
 
 test: $(STAMP) browser-deps  ## lint, then unit, handler, infra, end-to-end and browser tests
@@ -43,12 +54,17 @@ deploy: synth  ## deploy the synthesized stack (needs AWS credentials)
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache
 
+# The wheel of `pip install aiusage` (the SDK and the CLI, no server side) in dist/, built from
+# packaging/sdk/pyproject.toml over this source tree. tests/sdk/test_sdk_wheel.py builds and checks it.
+sdk-wheel: $(STAMP)  ## dist/aiusage-<version>-py3-none-any.whl: the SDK and CLI alone
+	$(PY) -m pip wheel --disable-pip-version-check -q --no-deps --no-build-isolation -w dist packaging/sdk
+
 # The web dashboard (GET /dashboard): builds dashboard/ (Vite + TypeScript + Chart.js) into
 # functions/api/dashboard/. The built files are committed, so `make test` needs no npm; run this
 # after changing dashboard/ and commit the result. Needs Node 20+ and npm.
 .PHONY: dashboard browser-deps
-dashboard:  ## rebuild functions/api/dashboard/ from dashboard/ (npm ci + vite build)
-	cd dashboard && npm ci --no-audit --no-fund && npm run build
+dashboard:  ## rebuild functions/api/dashboard/ from dashboard/ (npm ci, npm test, vite build)
+	cd dashboard && npm ci --no-audit --no-fund && npm test && npm run build
 
 # Debian's Chromium for the browser tests (tests/browser); does nothing when it is there.
 # Never `playwright install`: browser downloads are not reachable, Debian's packages are.

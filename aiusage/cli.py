@@ -1,4 +1,11 @@
-"""The `aiusage` command line: serve, record, report, keys, prices (typer + rich)."""
+"""The `aiusage` command line: serve, record, report, keys, prices, budgets (typer + rich).
+
+For people, every command prints tables (money in cents, ids in full); for scripts, `--format json`
+prints the API's answer as it came, exact amounts included. Everything but `serve` and
+`keys --direct` goes through the HTTP API (`--api-url`/`--api-key` or `AIUSAGE_API_URL`/
+`AIUSAGE_API_KEY`), so the CLI of `pip install aiusage` needs no server package and no AWS
+credentials.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +18,13 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from aiusage.client import ApiClient, ApiError
 
 app = typer.Typer(help="aiusage: an AI usage and cost ledger.", no_args_is_help=True, add_completion=False)
-keys_app = typer.Typer(help="API keys, straight in the table (with your AWS credentials).", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: through the API with an admin key, or --direct to the table (bootstrap).",
+                       no_args_is_help=True)
 prices_app = typer.Typer(help="Effective prices and overrides.", no_args_is_help=True)
 budgets_app = typer.Typer(help="Budgets: list, set, status, check.", no_args_is_help=True)
 report_app = typer.Typer(
@@ -33,8 +41,31 @@ ApiUrl = Annotated[Optional[str], typer.Option("--api-url", envvar="AIUSAGE_API_
 ApiKey = Annotated[Optional[str], typer.Option("--api-key", envvar="AIUSAGE_API_KEY", help="API key.")]
 
 
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+FormatOpt = Annotated[Format, typer.Option("--format", help="table (for people) or json (the API's answer, for scripts).")]
+
+
+def _json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def _show(fmt: Format, data: Any, *tables: Any) -> None:
+    """The API's answer as JSON, or the tables made of it."""
+    if fmt is Format.json:
+        _json(data)
+        return
+    for n, table in enumerate(tables):
+        if n:
+            console.print()
+        console.print(table)
+
+
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -48,7 +79,8 @@ def _api_call(fn: Any) -> Any:
             _fail("the API key was not accepted (401). Check --api-key / AIUSAGE_API_KEY.")
         if exc.status == 403:
             _fail(f"the API key lacks the scope for this ({exc.message}).")
-        details = "".join(f"\n  {'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in exc.details)
+        details = "".join(f"\n  {'.'.join(map(str, d['loc'])) + ': ' if d.get('loc') else ''}{d.get('msg')}"
+                          for d in exc.details)
         _fail(f"{exc.status} {exc.code}: {exc.message}{details}")
 
 
@@ -61,8 +93,12 @@ def serve(
     table: Annotated[str, typer.Option(help="Table name.")] = "aiusage",
 ) -> None:
     """Run the local stack: embedded DynamoDB, the API on HTTP, the same handlers as AWS."""
-    from aiusage.local.serve import ServeOptions
-    from aiusage.local.serve import serve as run
+    try:
+        from aiusage.local.serve import ServeOptions
+        from aiusage.local.serve import serve as run
+    except ImportError as exc:  # the SDK wheel: no aiusage.local, no server dependencies
+        _fail(f"the local stack is not installed ({exc.name or exc}). It is part of the aiusage repository, "
+              "not of the SDK package: in a clone, `make run` (or pip install -e '.[server]').")
 
     run(ServeOptions(host=host, port=port, demo=demo, dynamodb_endpoint=dynamodb_endpoint, table=table))
 
@@ -86,6 +122,7 @@ def record(
     tag: Annotated[Optional[list[str]], typer.Option(help="key=value, repeatable.")] = None,
     api_url: ApiUrl = None,
     api_key: ApiKey = None,
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """Record one event from flags, or events from a JSON file / stdin."""
     if file is not None:
@@ -109,9 +146,9 @@ def record(
             body["tags"] = dict(t.split("=", 1) for t in tag)
     client = ApiClient(api_url, api_key)
     answer = _api_call(lambda: client.post("/ai_usage", body))
-    for r in answer["results"]:
-        cost = "-" if r["cost_usd"] is None else f"${r['cost_usd']:.6f}"
-        console.print(f"{r['event_id']}: [bold]{r['status']}[/bold] {cost} ({r['cost_source']})")
+    from aiusage.tables import record_listing
+
+    _show(fmt, answer, record_listing(answer["results"]))
 
 
 class ReportFormat(str, Enum):
@@ -196,65 +233,144 @@ def _table_env(table: str | None, region: str | None, dynamodb_endpoint: str | N
         os.environ["AWS_REGION"] = region
     if dynamodb_endpoint:
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_endpoint
-    from shared import store
-    from shared.config import settings
-
+    try:
+        from shared import store
+        from shared.config import settings
+    except ImportError as exc:
+        _fail(f"--direct writes to DynamoDB with the server's code, which is not installed ({exc.name or exc}): "
+              "use it from a clone of the repository (pip install -e '.[server]'), or go through the API "
+              "with an admin key (--api-url/--api-key).")
     settings.cache_clear()
     store.reset()
 
 
-TableOpt = Annotated[Optional[str], typer.Option("--table", envvar="TABLE_NAME", help="Table name (stack output TableName).")]
-RegionOpt = Annotated[Optional[str], typer.Option("--region", envvar="AWS_REGION")]
-EndpointOpt = Annotated[Optional[str], typer.Option("--dynamodb-endpoint", help="DynamoDB-compatible endpoint.")]
+DirectOpt = Annotated[bool, typer.Option(
+    "--direct", help="Straight to the DynamoDB table with your AWS credentials (the first admin key after "
+                     "`cdk deploy`); implied by --table or --dynamodb-endpoint.")]
+TableOpt = Annotated[Optional[str], typer.Option("--table", help="With --direct: the table (stack output TableName; "
+                                                                 "default $TABLE_NAME).")]
+RegionOpt = Annotated[Optional[str], typer.Option("--region", help="With --direct: the AWS region (default $AWS_REGION).")]
+EndpointOpt = Annotated[Optional[str], typer.Option("--dynamodb-endpoint",
+                                                    help="With --direct: a DynamoDB-compatible endpoint.")]
+
+
+def _direct(direct: bool, table: str | None, region: str | None, dynamodb_endpoint: str | None) -> bool:
+    if direct or table or dynamodb_endpoint:
+        _table_env(table, region, dynamodb_endpoint)
+        return True
+    return False
+
+
+def _admin_client(api_url: str | None, api_key: str | None) -> ApiClient:
+    client = ApiClient(api_url, api_key)
+    if not client.api_key:
+        _fail("give an admin key (--api-key or AIUSAGE_API_KEY; `aiusage serve` prints one), "
+              "or use --direct --table NAME to write straight to the table with AWS credentials.")
+    return client
+
+
+def _admin_call(fn: Any) -> Any:
+    try:
+        return fn()
+    except ApiError as exc:
+        if exc.status == 403:
+            _fail(f"managing keys needs a key with the admin scope ({exc.message}).")
+        raise
 
 
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option("--name", help="What the key is for.")],
     scope: Annotated[list[str], typer.Option("--scope", help="usage:write, usage:read or admin; repeatable.")],
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+    direct: DirectOpt = False,
     table: TableOpt = None,
     region: RegionOpt = None,
     dynamodb_endpoint: EndpointOpt = None,
+    fmt: FormatOpt = Format.table,
 ) -> None:
-    """Create an API key directly in the table; prints it once."""
-    from shared.keys import SCOPES, create_key
-
-    bad = [s for s in scope if s not in SCOPES]
+    """Create an API key (POST /keys, admin); prints it once."""
+    scopes = ("usage:write", "usage:read", "admin")
+    bad = [s for s in scope if s not in scopes]
     if bad:
-        _fail(f"unknown scope {', '.join(bad)}; use {', '.join(SCOPES)}")
-    _table_env(table, region, dynamodb_endpoint)
-    try:
-        created = create_key(name, scope)
-    except Exception as exc:  # boto3: no credentials, no table...
-        _fail(f"could not write the key to the table: {exc}")
-    console.print_json(data=created)
+        _fail(f"unknown scope {', '.join(bad)}; use {', '.join(scopes)}")
+    if _direct(direct, table, region, dynamodb_endpoint):
+        from shared.keys import create_key
+
+        try:
+            created = create_key(name, scope)
+        except Exception as exc:  # boto3: no credentials, no table...
+            _fail(f"could not write the key to the table: {exc}")
+    else:
+        client = _admin_client(api_url, api_key)
+        created = _api_call(lambda: _admin_call(lambda: client.post("/keys", {"name": name, "scopes": scope})))
+    if fmt is Format.json:
+        _json(created)
+    else:
+        from aiusage.tables import key_fields
+
+        console.print(key_fields(created))
+        sys.stdout.write(f"\n{created['key']}\n\n")  # on a line of its own, never wrapped: to copy
     err.print("[yellow]Store the key now: it is not shown again.[/yellow]")
 
 
 @keys_app.command("list")
-def keys_list(table: TableOpt = None, region: RegionOpt = None, dynamodb_endpoint: EndpointOpt = None) -> None:
-    """List keys (never the keys themselves)."""
-    from shared.keys import list_keys
+def keys_list(
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+    direct: DirectOpt = False,
+    table: TableOpt = None,
+    region: RegionOpt = None,
+    dynamodb_endpoint: EndpointOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """List keys, newest first (never the keys themselves)."""
+    if _direct(direct, table, region, dynamodb_endpoint):
+        from shared.keys import list_keys
 
-    _table_env(table, region, dynamodb_endpoint)
-    out = Table("key_id", "name", "scopes", "created_at", "last_used_at", "revoked_at")
-    for k in list_keys():
-        out.add_row(k["key_id"], k["name"], " ".join(k["scopes"]), k["created_at"], k.get("last_used_at") or "",
-                    k.get("revoked_at") or "")
-    console.print(out)
+        try:
+            answer = {"keys": list_keys()}
+        except Exception as exc:  # boto3: no credentials, no table...
+            _fail(f"could not read the keys from the table: {exc}")
+    else:
+        client = _admin_client(api_url, api_key)
+        answer = _api_call(lambda: _admin_call(lambda: client.get("/keys")))
+    from aiusage.tables import keys_listing
+
+    _show(fmt, answer, keys_listing(answer["keys"]))
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: str, table: TableOpt = None, region: RegionOpt = None, dynamodb_endpoint: EndpointOpt = None) -> None:
-    """Revoke a key by id."""
-    from shared.errors import NotFound
-    from shared.keys import revoke_key
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (k_...), from `aiusage keys list`.")],
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+    direct: DirectOpt = False,
+    table: TableOpt = None,
+    region: RegionOpt = None,
+    dynamodb_endpoint: EndpointOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Revoke a key by id: it stops working at once."""
+    if _direct(direct, table, region, dynamodb_endpoint):
+        from shared.errors import NotFound
+        from shared.keys import revoke_key
 
-    _table_env(table, region, dynamodb_endpoint)
-    try:
-        console.print_json(data=revoke_key(key_id))
-    except NotFound as exc:
-        _fail(str(exc))
+        try:
+            revoked = revoke_key(key_id)
+        except NotFound as exc:
+            _fail(str(exc))
+        except Exception as exc:  # boto3: no credentials, no table...
+            _fail(f"could not revoke the key in the table: {exc}")
+    else:
+        from urllib.parse import quote
+
+        client = _admin_client(api_url, api_key)
+        revoked = _api_call(lambda: _admin_call(lambda: client.request("DELETE", f"/keys/{quote(key_id, safe='')}")))
+    from aiusage.tables import key_fields
+
+    _show(fmt, revoked, key_fields(revoked))
 
 
 @prices_app.command("show")
@@ -264,10 +380,14 @@ def prices_show(
     operation: Annotated[Optional[str], typer.Option()] = None,
     api_url: ApiUrl = None,
     api_key: ApiKey = None,
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """Show the effective price of a model (or the override and per-request lists)."""
+    from aiusage.tables import prices_renderables
+
     client = ApiClient(api_url, api_key)
-    console.print_json(data=_api_call(lambda: client.get("/prices", service=service, model=model, operation=operation)))
+    answer = _api_call(lambda: client.get("/prices", service=service, model=model, operation=operation))
+    _show(fmt, answer, *prices_renderables(answer))
 
 
 @prices_app.command("set")
@@ -283,6 +403,7 @@ def prices_set(
     valid_from: Annotated[Optional[str], typer.Option(help="RFC 3339 or YYYY-MM-DD.")] = None,
     api_url: ApiUrl = None,
     api_key: ApiKey = None,
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """Set a price override (admin)."""
     from urllib.parse import quote
@@ -293,33 +414,34 @@ def prices_set(
         valid_from=valid_from).items() if v is not None}
     client = ApiClient(api_url, api_key)
     path = f"/prices/{quote(service, safe='')}/{quote(model_or_operation, safe='')}"
-    console.print_json(data=_api_call(lambda: client.request("PUT", path, body=body)))
+    stored = _api_call(lambda: client.request("PUT", path, body=body))
+    from aiusage.tables import overrides_listing
 
+    _show(fmt, stored, overrides_listing([stored], "Stored override"))
 
-STATE_STYLE = {"ok": "green", "warning": "yellow", "critical": "red", "exceeded": "bold red"}
 
 
 @budgets_app.command("list")
-def budgets_list(api_url: ApiUrl = None, api_key: ApiKey = None) -> None:
+def budgets_list(api_url: ApiUrl = None, api_key: ApiKey = None, fmt: FormatOpt = Format.table) -> None:
     """Every budget with its state this period."""
+    from aiusage.tables import budgets_listing
+
     client = ApiClient(api_url, api_key)
-    found = _api_call(lambda: client.get("/budgets"))["budgets"]
-    out = Table("budget", "scope", "period", "spent", "limit", "used", "state", "forecast")
-    for b in found:
-        s = b["status"]
-        limit = s["limit_usd"] if s["limit_usd"] is not None else (s["limit_tokens"] or s["limit_credits"])
-        out.add_row(b["budget_id"], json.dumps(b["scope"]) if b["scope"] else "(all)", b["period"],
-                    f"${s['spent_usd']:,.2f}", f"{limit:,}", f"{s['utilization'] * 100:.1f}%",
-                    f"[{STATE_STYLE[s['state']]}]{s['state']}[/]",
-                    f"${s['forecast_usd']:,.2f}" if s["forecast_usd"] is not None else "-")
-    console.print(out)
+    answer = _api_call(lambda: client.get("/budgets"))
+    _show(fmt, answer, budgets_listing(answer["budgets"]))
 
 
 @budgets_app.command("status")
-def budgets_status(budget_id: str, api_url: ApiUrl = None, api_key: ApiKey = None) -> None:
+def budgets_status(budget_id: str, api_url: ApiUrl = None, api_key: ApiKey = None,
+                   fmt: FormatOpt = Format.table) -> None:
     """One budget's definition and status."""
+    from urllib.parse import quote
+
+    from aiusage.tables import budget_fields
+
     client = ApiClient(api_url, api_key)
-    console.print_json(data=_api_call(lambda: client.get(f"/budgets/{budget_id}")))
+    answer = _api_call(lambda: client.get(f"/budgets/{quote(budget_id, safe='')}"))
+    _show(fmt, answer, budget_fields(answer))
 
 
 @budgets_app.command("set")
@@ -343,6 +465,7 @@ def budgets_set(
     fallback_model: Annotated[Optional[str], typer.Option()] = None,
     api_url: ApiUrl = None,
     api_key: ApiKey = None,
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """Create or replace a budget (admin)."""
     scope = {k: v for k, v in dict(service=service, model=model, user_id=user_id, project=project,
@@ -354,8 +477,13 @@ def budgets_set(
         body["name"] = name
     if threshold:
         body["thresholds"] = threshold
+    from urllib.parse import quote
+
+    from aiusage.tables import budget_fields
+
     client = ApiClient(api_url, api_key)
-    console.print_json(data=_api_call(lambda: client.request("PUT", f"/budgets/{budget_id}", body=body)))
+    stored = _api_call(lambda: client.request("PUT", f"/budgets/{quote(budget_id, safe='')}", body=body))
+    _show(fmt, stored, budget_fields(stored))
 
 
 @budgets_app.command("check")
@@ -369,6 +497,7 @@ def budgets_check(
     output_tokens: Annotated[Optional[int], typer.Option()] = None,
     api_url: ApiUrl = None,
     api_key: ApiKey = None,
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """May this be spent? Exits 0 when allowed, 3 when a budget blocks or queues it."""
     body = {k: v for k, v in dict(service=service, model=model, user_id=user_id, project=project,
@@ -376,7 +505,9 @@ def budgets_check(
                                    output_tokens=output_tokens).items() if v is not None}
     client = ApiClient(api_url, api_key)
     decision = _api_call(lambda: client.post("/budgets/check", body))
-    console.print_json(data=decision)
+    from aiusage.tables import check_listing
+
+    _show(fmt, decision, check_listing(decision))
     if not decision["allowed"]:
         raise typer.Exit(3)
 

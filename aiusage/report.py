@@ -3,15 +3,17 @@
 `usage_params` says what to ask the API (aggregation day, service, model);
 `render_rich` draws a summary panel, cost by service, cost by model (top 10)
 and the daily trend with bars; `render_markdown` writes the same as Markdown.
-Amounts arrive already rounded by the API (6 places) and are only formatted.
+Amounts arrive as the API's exact JSON numbers and are shown for people by `aiusage.money.money`
+(cents; more digits only below a cent).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
-from decimal import Decimal
 from typing import Any
+
+from aiusage.money import money
 
 TOP_MODELS = 10
 BAR_WIDTH = 40
@@ -22,15 +24,6 @@ def usage_params(days: int, service: str | None, end: date) -> dict[str, Any]:
     """The `GET /ai_usage` query of the last `days` days ending `end` (inclusive)."""
     return {"start_date": (end - timedelta(days=days - 1)).isoformat(), "end_date": end.isoformat(),
             "aggregation": "day,service,model", "service": service}
-
-
-def money(value: float | int | None) -> str:
-    """`$1,234.50`, `$0.00025`: at least two decimals, never more than the API's six."""
-    if value is None:
-        return "-"
-    amount = Decimal(str(value)).quantize(Decimal("0.000001"))
-    whole, _, fraction = format(abs(amount), "f").partition(".")
-    return f"{'-' if amount < 0 else ''}${int(whole):,}.{fraction.rstrip('0').ljust(2, '0')}"
 
 
 def bar(value: float, largest: float, width: int = BAR_WIDTH) -> str:
@@ -108,7 +101,7 @@ def render_rich(answer: dict[str, Any], console: Any) -> None:
         (f"Cost by model (top {TOP_MODELS})", "Model", _ranked(aggs.get("by_model", {}), TOP_MODELS)),
     ):
         out = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-        out.add_column(label)
+        out.add_column(label, overflow="fold")  # model ids are copied: wrapped, never cut
         for column in ("Cost", "Share", "Calls", "Tokens"):
             out.add_column(column, justify="right")
         for row in _breakdown_rows(entries, total):

@@ -26,7 +26,7 @@ function servedFromDashboardRoute(): Plugin {
 // `npm run dev` serves the page at / and forwards API calls to a running `aiusage serve`
 // (AIUSAGE_API_URL, default http://127.0.0.1:3000 as `make run` starts it).
 const api = process.env.AIUSAGE_API_URL ?? "http://127.0.0.1:3000";
-const apiPaths = ["/ai_usage", "/budgets", "/alerts", "/reports"];
+const apiPaths = ["/ai_usage", "/budgets", "/alerts", "/reports", "/keys", "/prices"];
 
 export default defineConfig({
   base: "./",

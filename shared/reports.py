@@ -404,14 +404,24 @@ def _budget_json(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def money_text(amount: Decimal | float | int | None, *, signed: bool = False) -> str:
-    """`$1,234.50`, `$0.00025`: rounded once to 6 places, at least 2 decimals shown."""
+    """Money for people: cents, more digits only below a cent (`$33.80`, `$50.00`, `$0.0032`).
+
+    The API's amount (half-up to 6 places), then half-up to the cent; below a cent, two
+    significant digits. The same rule as `money` in aiusage/money.py (the CLI; that package
+    is not in the Lambda asset) and dashboard/src/format.ts: tests/fixtures/money-cases.json.
+    """
     if amount is None:
         return "-"
-    value = round_usd(amount if isinstance(amount, Decimal) else Decimal(str(amount)))
-    sign = "-" if value < 0 else ("+" if signed and value > 0 else "")
-    whole, _, fraction = format(abs(value), "f").partition(".")
-    fraction = fraction.rstrip("0").ljust(2, "0")
-    return f"{sign}${int(whole):,}.{fraction}"
+    micros = int(round_usd(amount if isinstance(amount, Decimal) else Decimal(str(amount))).scaleb(6))
+    sign = "-" if micros < 0 else ("+" if signed and micros > 0 else "")
+    magnitude = abs(micros)
+    if 0 < magnitude < 10_000:
+        step = 10 ** max(0, len(str(magnitude)) - 2)
+        magnitude = (magnitude + step // 2) // step * step
+        if magnitude < 10_000:
+            return f"{sign}$0.{magnitude:06d}".rstrip("0")
+    cents = (magnitude + 5_000) // 10_000
+    return f"{sign}${cents // 100:,}.{cents % 100:02d}"
 
 
 def _percent_text(value: Decimal | None, *, signed: bool = False, places: str = "0.1") -> str:

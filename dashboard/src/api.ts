@@ -1,11 +1,18 @@
 // The aiusage HTTP API, called from the page with the pasted key as a bearer token.
 // The dashboard is served by the same API (GET /dashboard), so requests are same-origin.
 
+/** One offending field of a validation error (SPEC 3): where it is in the request, and why. */
+export interface ErrorDetail {
+  loc: (string | number)[];
+  msg: string;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly details: ErrorDetail[] = [],
   ) {
     super(message);
   }
@@ -42,11 +49,21 @@ export class Api {
     return (await this.fetch(path, query, signal)).text();
   }
 
-  private async fetch(path: string, query: Query, signal?: AbortSignal): Promise<Response> {
+  /** A change (PUT, POST, DELETE) with a JSON body; the answer's JSON, or null for 204. */
+  async send<T>(method: "PUT" | "POST" | "DELETE", path: string, body?: unknown): Promise<T | null> {
+    const response = await this.fetch(path, {}, undefined, method, body);
+    return response.status === 204 ? null : ((await response.json()) as T);
+  }
+
+  private async fetch(path: string, query: Query, signal?: AbortSignal, method = "GET", body?: unknown): Promise<Response> {
     let response: Response;
+    const headers: Record<string, string> = { Authorization: `Bearer ${this.key}`, Accept: "application/json, text/markdown" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
     try {
       response = await fetch(this.url(path, query), {
-        headers: { Authorization: `Bearer ${this.key}`, Accept: "application/json, text/markdown" },
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
         cache: "no-store",
         credentials: "omit",
         referrerPolicy: "no-referrer",
@@ -59,14 +76,16 @@ export class Api {
     if (!response.ok) {
       let code = `http_${response.status}`;
       let message = response.statusText || `HTTP ${response.status}`;
+      let details: ErrorDetail[] = [];
       try {
-        const body = (await response.json()) as { error?: { code?: string; message?: string } };
-        code = body.error?.code ?? code;
-        message = body.error?.message ?? message;
+        const answer = (await response.json()) as { error?: { code?: string; message?: string; details?: ErrorDetail[] } };
+        code = answer.error?.code ?? code;
+        message = answer.error?.message ?? message;
+        details = Array.isArray(answer.error?.details) ? answer.error.details : [];
       } catch {
         // not JSON: keep the status line
       }
-      throw new ApiError(response.status, code, message);
+      throw new ApiError(response.status, code, message, details);
     }
     return response;
   }
@@ -137,12 +156,53 @@ export interface Budget {
   scope: Record<string, unknown>;
   period: string;
   timezone: string;
+  anchor_day?: number;
   limit_usd: number | null;
   limit_tokens: number | null;
   limit_credits: number | null;
   thresholds: number[];
+  forecast_alert?: boolean;
   action_on_limit: string;
+  fallback_model?: string | null;
+  override_until?: string | null;
   status?: BudgetStatus;
+}
+
+export interface ApiKey {
+  key_id: string;
+  name: string;
+  scopes: string[];
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface CreatedKey extends ApiKey {
+  key: string;
+}
+
+export interface PriceOverride {
+  service: string;
+  model_or_operation: string;
+  valid_from: string;
+  input_per_mtok: number | null;
+  output_per_mtok: number | null;
+  cache_read_per_mtok: number | null;
+  cache_write_per_mtok: number | null;
+  per_request: number | null;
+  credits_per_request: number | null;
+}
+
+export interface PriceLists {
+  overrides: PriceOverride[];
+  per_request: { service: string; operation: string; per_request: number; version: string }[];
+  genai_prices_version: string;
+}
+
+export interface RepriceAnswer {
+  examined: number;
+  repriced: number;
+  still_unpriced: number;
 }
 
 export interface Alert {

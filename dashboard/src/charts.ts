@@ -1,7 +1,7 @@
 // Spend over time, stacked by service: Chart.js, tree-shaken to the bar chart parts it uses.
 
 import { BarController, BarElement, CategoryScale, Chart, LinearScale, Tooltip, type TooltipItem } from "chart.js";
-import { money, moneyTick } from "./format";
+import { exactMoney, moneyTick } from "./format";
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip);
 Chart.defaults.font.family = getComputedStyle(document.documentElement).fontFamily || "system-ui, sans-serif";
@@ -66,8 +66,8 @@ export function drawSpend(canvas: HTMLCanvasElement, data: StackedBars): void {
           filter: (item) => (item.raw as number) > 0,
           callbacks: {
             title: (items: TooltipItem<"bar">[]) => data.titles[items[0]?.dataIndex ?? 0] ?? "",
-            label: (item: TooltipItem<"bar">) => ` ${item.dataset.label}: ${money(item.raw as number)}`,
-            footer: (items: TooltipItem<"bar">[]) => `Total: ${money(data.totals[items[0]?.dataIndex ?? 0] ?? 0)}`,
+            label: (item: TooltipItem<"bar">) => ` ${item.dataset.label}: ${exactMoney(item.raw as number)}`, // hover: exact
+            footer: (items: TooltipItem<"bar">[]) => `Total: ${exactMoney(data.totals[items[0]?.dataIndex ?? 0] ?? 0)}`,
           },
         },
       },

@@ -1,19 +1,39 @@
-// Number and date formatting. Money follows the API's reports (`money_text` in shared/reports.py):
-// the API's amount, already rounded half-up to 6 decimals, shown with trailing zeros dropped but
-// at least 2 decimals, so "$31.564437", "$20.00", "$0.00025" — never re-rounded, never hidden.
+// Number and date formatting. Money for people is cents, with more digits only below a cent:
+// "$33.80", "$0.16", "$50.00", "$0.0032" — the rule of `money` in aiusage/money.py and `money_text`
+// in shared/reports.py, held to the same cases (tests/fixtures/money-cases.json, `npm test`).
+// The API's exact amount is `exactMoney`, shown on hover (title) wherever an amount is shown.
 
 const GROUP = /\B(?=(\d{3})+(?!\d))/g;
+const CENT_MICROS = 10_000;
 
 function grouped(whole: string): string {
   return whole.replace(GROUP, ",");
 }
 
-export function money(value: number | null | undefined): string {
+/** Whole micro-dollars of a JSON amount: the API's 6 places, half-up (15 digits survive a double). */
+function microsOf(value: number): number {
+  return Math.round(Number((Math.abs(value) * 1e6).toPrecision(15)));
+}
+
+export function money(value: number | null | undefined, signed = false): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return "–";
-  const negative = value < 0 && Math.abs(value) >= 5e-7;
-  const [whole, fraction = ""] = Math.abs(value).toFixed(6).split(".");
-  const digits = fraction.replace(/0+$/, "").padEnd(2, "0");
-  return `${negative ? "-" : ""}$${grouped(whole)}.${digits}`;
+  let micros = microsOf(value);
+  const sign = micros === 0 ? "" : value < 0 ? "-" : signed ? "+" : "";
+  if (micros > 0 && micros < CENT_MICROS) {
+    const step = 10 ** Math.max(0, String(micros).length - 2); // two significant digits
+    micros = Math.floor((micros + step / 2) / step) * step;
+    if (micros < CENT_MICROS) return `${sign}$0.${String(micros).padStart(6, "0").replace(/0+$/, "")}`;
+  }
+  const cents = Math.floor((micros + CENT_MICROS / 2) / CENT_MICROS);
+  return `${sign}$${grouped(String(Math.floor(cents / 100)))}.${String(cents % 100).padStart(2, "0")}`;
+}
+
+/** The API's amount with nothing rounded away ("$33.800577", "$0.00283", "$2.50"): hover text and prices. */
+export function exactMoney(value: number | null | undefined): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return "–";
+  const micros = microsOf(value);
+  const fraction = String(micros % 1e6).padStart(6, "0").replace(/0+$/, "").padEnd(2, "0");
+  return `${micros && value < 0 ? "-" : ""}$${grouped(String(Math.floor(micros / 1e6)))}.${fraction}`;
 }
 
 /** Axis labels: every tick with the decimals its step needs (at least 2 below $1 steps). */

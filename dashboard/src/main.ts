@@ -1,12 +1,14 @@
 // The aiusage dashboard: a key pasted once (kept in sessionStorage for this tab only), a date
 // range and service filter (kept in the URL fragment, never the key), and panels filled from
-// GET /ai_usage, /budgets, /alerts and /reports.
+// GET /ai_usage, /budgets, /alerts and /reports. With an admin key (GET /keys answers), the page
+// also manages budgets, keys and prices (manage.ts).
 
 import "./style.css";
-import { Api, ApiError, type Alert, type Budget, type ReportListing, type Totals, type Usage } from "./api";
+import { Api, ApiError, type Alert, type ApiKey, type Budget, type PriceLists, type ReportListing, type Totals, type Usage } from "./api";
 import { clearSpend } from "./charts";
 import { byId, fill, h, problem } from "./dom";
 import { addDays, daySpan, integer, isDay, longDay, todayUtc } from "./format";
+import { BudgetEditor, budgetActions, KeysPanel, PricesPanel, type ManageContext } from "./manage";
 import { serviceColours } from "./palette";
 import { ranked, renderAlerts, renderBudgets, renderRanked, renderReports, renderSpend, renderTiles } from "./views";
 
@@ -55,9 +57,14 @@ const el = {
   reports: byId("reports"),
   reportsPanel: byId("reports-panel"),
   stats: byId("stats"),
+  manage: byId("manage"),
+  keysPanel: byId("keys-panel"),
+  pricesPanel: byId("prices-panel"),
 };
 
 let api: Api | null = null;
+let admin = false;
+let ownKeyId: Promise<string | null> | null = null;
 let view: View = viewFromHash();
 let usageRun = 0;
 let usageAbort: AbortController | null = null;
@@ -74,8 +81,39 @@ function storedKey(): string | null {
   }
 }
 
+const manage: ManageContext = {
+  api: () => api,
+  changed: (what) => {
+    if (what === "usage") void loadUsage();
+    void loadSide();
+  },
+  ownKeyId: () => ownKeyId ?? Promise.resolve(null),
+  range: () => ({ start: view.start, end: view.end }),
+};
+const budgetEditor = new BudgetEditor(manage);
+const keysPanel = new KeysPanel(manage);
+const pricesPanel = new PricesPanel(manage);
+
+/** `k_` + the first 20 hex digits of the key's SHA-256: how GET /keys names it (secure contexts only). */
+async function keyIdOf(key: string): Promise<string | null> {
+  if (!globalThis.crypto?.subtle) return null;
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key)));
+  return `k_${[...digest].map((b) => b.toString(16).padStart(2, "0")).join("").slice(0, 20)}`;
+}
+
+function setAdmin(value: boolean): void {
+  admin = value;
+  for (const node of document.querySelectorAll<HTMLElement>(".admin-only")) node.hidden = !value;
+  if (!value) {
+    budgetEditor.close();
+    keysPanel.forgetCreated();
+  }
+}
+
 function showConnect(message?: string): void {
   api = null;
+  ownKeyId = null;
+  setAdmin(false);
   usageAbort?.abort();
   sideAbort?.abort();
   clearSpend();
@@ -91,6 +129,7 @@ function showConnect(message?: string): void {
 
 function connect(key: string): void {
   api = new Api(key);
+  ownKeyId = keyIdOf(key).catch(() => null);
   el.connect.hidden = true;
   el.keyError.hidden = true;
   el.main.hidden = false;
@@ -301,6 +340,7 @@ async function loadUsage(): Promise<void> {
     else renderRanked(target, dims.value.aggregations[`by_${name}`], { what, total: dims.value.summary.total_cost_usd, noneLabel: "(none)", attributedOnly: true, emptyText });
   }
   const read = [answer, dims.status === "fulfilled" ? dims.value : null].filter((u): u is Usage => u !== null);
+  pricesPanel.followRange();
   el.stats.textContent = `This view read ${integer(read.reduce((a, u) => a + u.stats.items_read, 0))} DynamoDB items in ` +
     `${integer(read.reduce((a, u) => a + u.stats.dynamodb_requests, 0))} requests.`;
   el.updated.textContent = `· updated ${new Date().toISOString().slice(11, 19)} UTC`;
@@ -333,18 +373,30 @@ async function loadSide(): Promise<void> {
   sideAbort = new AbortController();
   const signal = sideAbort.signal;
   const client = api;
-  for (const panel of [el.budgetsPanel, el.alertsPanel, el.reportsPanel]) panel.dataset.state = "loading";
-  const [budgets, alerts, reports] = await Promise.allSettled([
+  for (const panel of [el.budgetsPanel, el.alertsPanel, el.reportsPanel, el.keysPanel, el.pricesPanel]) panel.dataset.state = "loading";
+  const [budgets, alerts, reports, keys] = await Promise.allSettled([
     client.get<{ budgets: Budget[] }>("/budgets", {}, signal),
     client.get<{ alerts: Alert[] }>("/alerts", { limit: ALERTS_SHOWN }, signal),
     client.get<{ reports: ReportListing[] }>("/reports", { limit: REPORTS_SHOWN }, signal),
+    client.get<{ keys: ApiKey[] }>("/keys", {}, signal), // answers only an admin key: that is the test
   ]);
   if (signal.aborted) return;
   for (const r of [budgets, alerts, reports]) if (r.status === "rejected" && rejected(r.reason)) return;
-  settle(el.budgetsPanel, el.budgets, budgets, (v) => renderBudgets(el.budgets, v.budgets));
+  if (keys.status === "rejected" && keys.reason instanceof ApiError && keys.reason.status === 401 && rejected(keys.reason)) return;
+  setAdmin(keys.status === "fulfilled");
+  settle(el.budgetsPanel, el.budgets, budgets, (v) =>
+    renderBudgets(el.budgets, v.budgets, admin ? (b) => budgetActions(b, budgetEditor) : undefined));
   settle(el.alertsPanel, el.alerts, alerts, (v) => renderAlerts(el.alerts, v.alerts));
   if (reports.status === "fulfilled") void showReport(reports.value.reports, reports.value.reports[0] ?? null, signal);
   else settle(el.reportsPanel, el.reports, reports, () => undefined);
+  if (keys.status === "fulfilled") {
+    await keysPanel.render(keys.value.keys);
+    el.keysPanel.dataset.state = "ready";
+    const prices = await client.get<PriceLists>("/prices", {}, signal).then((v) => ({ status: "fulfilled", value: v }) as const,
+      (reason: unknown) => ({ status: "rejected", reason }) as const);
+    if (signal.aborted) return;
+    settle(el.pricesPanel, byId("overrides"), prices, (v) => pricesPanel.render(v));
+  }
 }
 
 function settle<T>(panel: HTMLElement, body: HTMLElement, result: PromiseSettledResult<T>, render: (value: T) => void): void {

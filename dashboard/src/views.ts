@@ -6,6 +6,7 @@ import { empty, fill, h, type Child } from "./dom";
 import {
   addDays,
   daySpan,
+  exactMoney,
   integer,
   longDay,
   money,
@@ -21,23 +22,29 @@ import { MAX_SERIES, OTHER } from "./palette";
 export const NONE_KEY = "(none)";
 const TOP_N = 10;
 
+/** An amount for people (cents), with the API's exact value on hover. */
+function usd(value: number | null | undefined): { text: string; title: string } {
+  return { text: money(value), title: exactMoney(value) };
+}
+
 // --- summary tiles ---
 
 export function renderTiles(root: HTMLElement, summary: Summary, byService: Record<string, Totals>): void {
-  const set = (metric: string, text: string) => {
+  const set = (metric: string, text: string, title?: string) => {
     const el = root.querySelector<HTMLElement>(`[data-metric="${metric}"]`);
     if (el) {
       el.textContent = text;
       el.dataset.value = String((summary as unknown as Record<string, number>)[metric]);
+      if (title) el.title = title;
     }
   };
-  set("total_cost_usd", money(summary.total_cost_usd));
+  set("total_cost_usd", money(summary.total_cost_usd), exactMoney(summary.total_cost_usd));
   set("total_api_calls", integer(summary.total_api_calls));
   set("events", integer(summary.events));
   set("total_tokens", integer(summary.total_tokens));
   set("unpriced_events", integer(summary.unpriced_events));
 
-  fill(root.querySelector("[data-sub=cost]")!, `avg ${money(summary.average_cost_per_call)} per call`);
+  fill(root.querySelector("[data-sub=cost]")!, "avg ", h("span", usd(summary.average_cost_per_call)), " per call");
   fill(
     root.querySelector("[data-sub=tokens]")!,
     `${integer(summary.input_tokens)} in · ${integer(summary.output_tokens)} out`,
@@ -114,7 +121,7 @@ export function renderSpend(root: HTMLElement, input: SpendInput): void {
       h("tr", { "data-service": service },
         h("th", { scope: "row" }, h("span", { class: "swatch", style: `background:${colours.get(service) ?? OTHER}`, "aria-hidden": "true" }),
           label(service), unpricedBadge(t)),
-        h("td", { class: "num", text: money(t.cost_usd) }),
+        h("td", { class: "num", ...usd(t.cost_usd) }),
         h("td", { class: "num", text: share(t.cost_usd, total) }),
         h("td", { class: "num calls", text: integer(t.api_calls) })))),
   );
@@ -128,8 +135,8 @@ export function renderSpend(root: HTMLElement, input: SpendInput): void {
           series.map((s) => h("th", { scope: "col", class: "num", text: s.label })), h("th", { scope: "col", class: "num", text: "Total" }))),
         h("tbody", null, buckets.map((b, n) => totals[n] === 0 ? null :
           h("tr", null, h("th", { scope: "row", text: hourly ? `${b.slice(0, 10)} ${b.slice(11)}:00` : b }),
-            series.map((s) => h("td", { class: "num", text: s.values[n] ? money(s.values[n]) : "–" })),
-            h("td", { class: "num", text: money(totals[n]) })))))),
+            series.map((s) => h("td", { class: "num", ...(s.values[n] ? usd(s.values[n]) : { text: "–" }) })),
+            h("td", { class: "num", ...usd(totals[n]) })))))),
   );
   fill(root, h("div", { class: "spend" }, h("div", { class: "chart-box" }, canvas), legend), table);
   drawSpend(canvas, { labels, titles, series, totals });
@@ -174,7 +181,7 @@ export function renderRanked(root: HTMLElement, entries: Record<string, Totals> 
           h("span", { class: key === NONE_KEY ? "label none" : "label", title: key === NONE_KEY ? undefined : key, text: key === NONE_KEY ? o.noneLabel : key }),
           unpricedBadge(t)),
         h("span", { class: "meter", "aria-hidden": "true" }, h("span", { style: `width:${max ? (t.cost_usd / max) * 100 : 0}%` }))),
-      h("td", { class: "num", text: money(t.cost_usd) }),
+      h("td", { class: "num", ...usd(t.cost_usd) }),
       h("td", { class: "num", text: share(t.cost_usd, o.total) }),
       h("td", { class: "num calls", text: integer(t.api_calls) })));
   const foot: Child[] = [];
@@ -182,13 +189,13 @@ export function renderRanked(root: HTMLElement, entries: Record<string, Totals> 
     const restUnpriced = rest.reduce((a, [, t]) => a + t.unpriced_events, 0);
     foot.push(h("tr", { class: "more" }, h("td"),
       h("th", { scope: "row" }, `${rest.length} more`, unpricedBadge({ unpriced_events: restUnpriced } as Totals)),
-      h("td", { class: "num", text: money(sumMoney(rest.map(([, t]) => t.cost_usd))) }),
+      h("td", { class: "num", ...usd(sumMoney(rest.map(([, t]) => t.cost_usd))) }),
       h("td", { class: "num", text: share(sumMoney(rest.map(([, t]) => t.cost_usd)), o.total) }),
       h("td", { class: "num calls", text: integer(rest.reduce((a, [, t]) => a + t.api_calls, 0)) })));
   }
   if (o.attributedOnly && none) {
     foot.push(h("tr", { class: "more" }, h("td"), h("th", { scope: "row", text: `No ${o.what.toLowerCase()}` }),
-      h("td", { class: "num", text: money(none[1].cost_usd) }), h("td", { class: "num", text: share(none[1].cost_usd, o.total) }),
+      h("td", { class: "num", ...usd(none[1].cost_usd) }), h("td", { class: "num", text: share(none[1].cost_usd, o.total) }),
       h("td", { class: "num calls", text: integer(none[1].api_calls) })));
   }
   fill(root, h("table", { class: "ranked" },
@@ -204,25 +211,27 @@ export function renderRanked(root: HTMLElement, entries: Record<string, Totals> 
 const STATE_TEXT: Record<string, string> = { ok: "OK", warning: "Warning", critical: "Critical", exceeded: "Exceeded" };
 const STATE_MARK: Record<string, string> = { ok: "✓", warning: "!", critical: "!!", exceeded: "✕" };
 
-export function renderBudgets(root: HTMLElement, budgets: Budget[]): void {
+/** `actions` gives an admin's Edit / Delete for a budget (none for other keys). */
+export function renderBudgets(root: HTMLElement, budgets: Budget[], actions?: (b: Budget) => HTMLElement): void {
   if (!budgets.length) {
-    fill(root, empty("No budgets are defined.", "An admin can add one with PUT /budgets/{budget_id}."));
+    fill(root, empty("No budgets are defined.", actions ? "Add one with New budget." : "An admin can add one."));
     return;
   }
   const order = { exceeded: 0, critical: 1, warning: 2, ok: 3 } as Record<string, number>;
   const sorted = [...budgets].sort((a, b) =>
     (order[a.status?.state ?? "ok"] ?? 4) - (order[b.status?.state ?? "ok"] ?? 4) ||
     (b.status?.utilization ?? 0) - (a.status?.utilization ?? 0));
-  fill(root, h("ul", { class: "budgets" }, sorted.map(budgetItem)),
+  fill(root, h("ul", { class: "budgets" }, sorted.map((b) => budgetItem(b, actions?.(b)))),
     h("p", { class: "bar-key" }, h("span", { class: "key-tick", text: "alert thresholds" }),
       h("span", { class: "key-forecast", text: "forecast at the end of the period" })));
 }
 
-function budgetItem(b: Budget): HTMLElement {
+function budgetItem(b: Budget, actions?: HTMLElement): HTMLElement {
   const s = b.status;
   const state = s?.state ?? "ok";
   const unit = b.limit_usd !== null ? "usd" : b.limit_tokens !== null ? "tokens" : "credits";
   const amount = (v: number | null | undefined) => (unit === "usd" ? money(v) : integer(v));
+  const exact = (v: number | null | undefined) => (unit === "usd" ? exactMoney(v) : integer(v));
   const spent = unit === "usd" ? s?.spent_usd : unit === "tokens" ? s?.spent_tokens : s?.spent_credits;
   const limit = unit === "usd" ? s?.limit_usd ?? b.limit_usd : unit === "tokens" ? b.limit_tokens : b.limit_credits;
   const utilization = s?.utilization ?? 0;
@@ -249,17 +258,19 @@ function budgetItem(b: Budget): HTMLElement {
     bar,
     h("dl", { class: "facts" },
       fact("Used", percent(utilization)),
-      fact("Spent", `${amount(spent)} of ${amount(limit)}`),
+      fact("Spent", `${amount(spent)} of ${amount(limit)}`, undefined, `${exact(spent)} of ${exact(limit)}`),
       unit === "usd" ? fact("Forecast", s?.forecast_usd != null ? `${money(s.forecast_usd)}${forecastRatio != null ? ` (${percent(forecastRatio)})` : ""}` : "–",
-        forecastRatio != null && forecastRatio > 1 ? "over" : undefined) : null,
-      unit === "usd" && s?.burn_rate_usd_per_day != null ? fact("Burn rate", `${money(s.burn_rate_usd_per_day)}/day`) : null,
+        forecastRatio != null && forecastRatio > 1 ? "over" : undefined, s?.forecast_usd != null ? exactMoney(s.forecast_usd) : undefined) : null,
+      unit === "usd" && s?.burn_rate_usd_per_day != null
+        ? fact("Burn rate", `${money(s.burn_rate_usd_per_day)}/day`, undefined, `${exactMoney(s.burn_rate_usd_per_day)}/day`) : null,
       s?.forecast_exhausted_at ? fact("Runs out", timestamp(s.forecast_exhausted_at), "over") : null,
       s ? fact("Period ends", timestamp(s.period_end)) : null,
-      s?.override_active ? fact("Override", "active") : null));
+      s?.override_active ? fact("Override", "active") : null),
+    actions ?? null);
 }
 
-function fact(term: string, value: string, flag?: string): HTMLElement[] {
-  return [h("dt", { text: term }), h("dd", { class: flag, text: value })];
+function fact(term: string, value: string, flag?: string, exact?: string): HTMLElement[] {
+  return [h("dt", { text: term }), h("dd", { class: flag, title: exact, text: value })];
 }
 
 // --- alerts ---
@@ -276,17 +287,20 @@ function alertItem(a: Alert): HTMLElement {
   let kind: string;
   let title: string;
   let detail: string;
-  const limit = (v: number | undefined) => (a.limit_kind && a.limit_kind !== "usd" ? integer(v) : money(v));
+  let exact = "";
+  const limit = (v: number | undefined, m = money) => (a.limit_kind && a.limit_kind !== "usd" ? integer(v) : m(v));
   if (a.type === "budget_threshold") {
     kind = "Threshold";
     title = `${a.budget_name ?? a.budget_id} passed ${percent(a.threshold ?? 0, 0)}`;
     const spent = !a.limit_kind || a.limit_kind === "usd" ? money(a.spent_usd)
       : a.limit_kind === "tokens" ? integer(a.spent_tokens) : integer((a.utilization ?? 0) * (a.limit ?? 0));
     detail = `${percent(a.utilization)} used: ${spent} of ${limit(a.limit)}${a.limit_kind && a.limit_kind !== "usd" ? ` ${a.limit_kind}` : ""}`;
+    if (!a.limit_kind || a.limit_kind === "usd") exact = `${exactMoney(a.spent_usd)} of ${exactMoney(a.limit)}`;
   } else if (a.type === "budget_forecast") {
     kind = "Forecast";
     title = `${a.budget_name ?? a.budget_id} is forecast to pass its limit`;
     detail = `forecast ${limit(a.forecast)} vs limit ${limit(a.limit)}; ${money(a.spent_usd)} spent so far`;
+    exact = `forecast ${limit(a.forecast, exactMoney)} vs limit ${limit(a.limit, exactMoney)}; ${exactMoney(a.spent_usd)} spent`;
   } else if (a.type === "cloudwatch_alarm") {
     kind = "Alarm";
     title = `${a.name ?? "CloudWatch alarm"}: ${a.state ?? "?"}${a.old_state ? ` (was ${a.old_state})` : ""}`;
@@ -301,7 +315,7 @@ function alertItem(a: Alert): HTMLElement {
     h("span", { class: `kind kind-${a.type}`, text: kind }),
     h("div", { class: "alert-body" },
       h("p", { class: "alert-title", text: title }),
-      h("p", { class: "muted small" }, detail, a.period ? [" · ", h("span", { class: "nowrap", text: `period ${a.period.key}` })] : null)),
+      h("p", { class: "muted small", title: exact || undefined }, detail, a.period ? [" · ", h("span", { class: "nowrap", text: `period ${a.period.key}` })] : null)),
     h("time", { datetime: a.created_at, title: timestamp(a.created_at), class: "muted small", text: relative(a.created_at) || timestamp(a.created_at) }));
 }
 
@@ -331,7 +345,7 @@ export function renderReports(root: HTMLElement, v: ReportsView): void {
       on: { click: () => v.onSelect(r) },
     },
     h("span", { class: "report-kind", text: r.kind }),
-    h("span", { class: "report-cost", text: money(r.total_cost_usd) }),
+    h("span", { class: "report-cost", ...usd(r.total_cost_usd) }),
     h("span", { class: "report-period" }, r.period, r.complete ? null : h("span", { class: "partial", text: " · partial" }))));
   }));
   let body: Child;

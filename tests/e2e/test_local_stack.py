@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -65,9 +66,16 @@ def test_post_then_read_back_exactly_over_http(demo_server):
 def test_cli_record_posts_one_event(demo_server):
     env = {**os.environ, "AIUSAGE_API_URL": demo_server.url, "AIUSAGE_API_KEY": ADMIN_KEY}
     result = subprocess.run([*CLI, "record", "--service", "google_places", "--operation", "text_search",
-                             "--requests", "2", "--event-id", "cli-1"], env=env, capture_output=True, text=True, timeout=60)
+                             "--requests", "2", "--event-id", "cli-1", "--format", "json"], env=env,
+                            capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert "cli-1: created $0.064000 (computed)" in result.stdout
+    assert json.loads(result.stdout)["results"] == [
+        {"event_id": "cli-1", "status": "created", "cost_usd": 0.064, "cost_source": "computed"}]
+    again = subprocess.run([*CLI, "record", "--service", "google_places", "--operation", "text_search",
+                            "--requests", "2", "--event-id", "cli-1"], env={**env, "COLUMNS": "100"},
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.split("\n")[2].split() == ["cli-1", "duplicate", "$0.06", "computed"]  # a table for people
     bad = subprocess.run([*CLI, "record", "--service", "openai", "--api-key", "aiu_nope"], env=env,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "401" in bad.stderr and "Traceback" not in bad.stderr
@@ -78,11 +86,9 @@ def test_external_dynamodb_keys_cli_and_restart_keep_the_data(moto_endpoint):
     server = start_server("--dynamodb-endpoint", moto_endpoint, "--table", "e2e-ext", env=env)
     try:
         created = subprocess.run([*CLI, "keys", "create", "--name", "writer", "--scope", "usage:write",
-                                  "--dynamodb-endpoint", moto_endpoint, "--table", "e2e-ext"],
+                                  "--dynamodb-endpoint", moto_endpoint, "--table", "e2e-ext", "--format", "json"],
                                  env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
         assert created.returncode == 0, created.stderr
-        import json
-
         key = json.loads(created.stdout)["key"]
         event = {"event_id": "persist-1", "timestamp": "2026-11-20T10:00:00Z", "service": "openai", "model": "gpt-4o",
                  "input_tokens": 1000, "output_tokens": 0}
@@ -116,10 +122,10 @@ def test_cli_budgets_list_and_check_against_the_demo(demo_server):
     listed = subprocess.run([*CLI, "budgets", "list"], env=env, capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0, listed.stderr
     assert "anthropic-monthly" in listed.stdout and "openai-daily" in listed.stdout
-    check = subprocess.run([*CLI, "budgets", "check", "--service", "openai", "--cost", "1000"], env=env,
-                           capture_output=True, text=True, timeout=60)
+    check = subprocess.run([*CLI, "budgets", "check", "--service", "openai", "--cost", "1000", "--format", "json"],
+                           env=env, capture_output=True, text=True, timeout=60)
     assert check.returncode == 3, check.stdout + check.stderr  # the daily OpenAI budget blocks it
-    assert '"action": "block"' in check.stdout
+    assert json.loads(check.stdout)["action"] == "block"
     status, body, _ = demo_server.request("GET", "/alerts?type=budget_threshold")
     assert status == 200 and len(body["alerts"]) >= 1
     status, body, _ = demo_server.request("GET", "/alerts?type=cloudwatch_alarm")
