@@ -60,15 +60,21 @@ def _reprice_one(e: UsageEvent, overrides: dict[str, list[pricing.PriceOverride]
                               "repriced_from": {"cost_usd": before_cost or 0, "credits": before_credits}}
     if e.credits is not None:
         values["credits"] = e.credits
+    stamps = []
     for attempt in range(1, UPDATE_ATTEMPTS + 1):
         # Stamped before each attempt, like an ingest put (the write bound of shared/aggregation.py).
         values["written_at"] = format_ts(datetime.now(UTC))
+        stamps.append(values["written_at"])
         try:
-            return store.update_event(table.event_key(e.event_id), values, remove=("GSI2PK", "GSI2SK"),
-                                      if_equal=("cost_source", "unpriced"))
+            if store.update_event(table.event_key(e.event_id), values, remove=("GSI2PK", "GSI2SK"),
+                                  if_equal=("cost_source", "unpriced")):
+                return True
         except Exception as exc:
             if attempt < UPDATE_ATTEMPTS and store.is_transient(exc):
                 store.backoff(attempt)
                 continue
             raise
+        # Priced already: by an attempt of ours whose answer was lost, or by a concurrent reprice.
+        now = store.get(table.event_key(e.event_id)) or {}
+        return attempt > 1 and now.get("written_at") in stamps
     return False

@@ -74,11 +74,12 @@ def event_client() -> Any:
     from botocore.config import Config
 
     s = settings()
+    # An attempt (connect, then the answer) takes at most half the bound: a write that lands, lands within it.
     attempt = max(s.write_bound_seconds / 2, 0.1)
     return boto3.client(
         "dynamodb", region_name=s.region, endpoint_url=s.dynamodb_endpoint,
-        config=Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=attempt / 2,
-                      read_timeout=attempt / 2, tcp_keepalive=True, max_pool_connections=32),
+        config=Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=min(attempt / 3, 1.0),
+                      read_timeout=attempt - min(attempt / 3, 1.0), tcp_keepalive=True, max_pool_connections=32),
     )
 
 
@@ -371,7 +372,7 @@ def is_transient(exc: Exception) -> bool:
     from botocore.exceptions import ConnectionError as BotoConnectionError
     from botocore.exceptions import HTTPClientError
 
-    if isinstance(exc, BotoConnectionError | HTTPClientError):
+    if isinstance(exc, BotoConnectionError | HTTPClientError | ConnectionError | TimeoutError):
         return True
     error = getattr(exc, "response", {}) or {}
     code = error.get("Error", {}).get("Code", "")

@@ -37,13 +37,8 @@ class LocalStack:
         self._stream: Any = None
 
     def start(self) -> None:
-        from aiusage.local.aws import EmbeddedAws, ensure_table, ensure_topic, use_local_aws
-        from aiusage.local.gateway import Gateway
-
         o = self.options
-        self._aws = EmbeddedAws()
-        use_local_aws(self._aws.start(), o.dynamodb_endpoint)
-        os.environ["TABLE_NAME"] = o.table
+        # Before any handler module is imported: Powertools reads these when a Logger is built.
         os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "aiusage")
         os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "AIUsage")
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
@@ -52,10 +47,17 @@ class LocalStack:
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         # The write path's timing bounds at the scale of one machine (shared/config.py): the local
         # stream is polled every 50 ms, so totals follow a write within a fraction of a second.
-        os.environ.setdefault("WRITE_BOUND_SECONDS", "1")
+        os.environ.setdefault("WRITE_BOUND_SECONDS", "2")
         # A stream read through another server's API (moto serialises a record in milliseconds) lags more.
         os.environ.setdefault("STREAM_LATENCY_SECONDS", "10" if o.dynamodb_endpoint else "0.5")
         os.environ.setdefault("BUDGET_FENCE_SECONDS", "0.5")
+
+        from aiusage.local.aws import EmbeddedAws, ensure_table, ensure_topic, use_local_aws
+        from aiusage.local.gateway import Gateway
+
+        self._aws = EmbeddedAws()
+        use_local_aws(self._aws.start(), o.dynamodb_endpoint)
+        os.environ["TABLE_NAME"] = o.table
 
         import boto3
 

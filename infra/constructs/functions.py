@@ -120,6 +120,7 @@ class Functions(Construct):
             "Admin", API_HANDLER, "aiusage HTTP API: admin routes (budgets, prices, keys, repricing, reports)",
             1024, seconds29, READ + PUT_UPDATE + DELETE, reads_indexes=True, publishes_alerts=True,
             environment={"BUDGET_ALARM_PREFIX": self.budget_alarm_prefix}))
+        self._allow_budget_alarms(self.admin.role)
         self.aggregator = self._function(FunctionSpec(
             "Aggregator", AGGREGATOR_HANDLER,
             "aiusage aggregator: folds the event stream into totals and budget spend, runs budget backfills",

@@ -342,8 +342,9 @@ def test_amounts_in_the_limit_unit_are_rounded_once_like_money(api, sns_messages
     assert tokens_status["remaining_usd"] is None
 
     # A forecast alert carries the forecast rounded like every amount (a year's forecast passes $1 at once).
-    put_budget(api, "round-fc", period="yearly", limit_usd=1, thresholds=[1.0], forecast_alert=True)
-    spend(api, "r-2", 0.99)
+    put_budget(api, "round-fc", scope={"user_id": "fc"}, period="yearly", limit_usd=1, thresholds=[1.0],
+               forecast_alert=True)
+    spend(api, "r-2", 0.99, user_id="fc")
     drain()
     alert = next(m for m in sns_messages() if m["type"] == "budget_forecast")
     assert alert["budget_id"] == "round-fc"
