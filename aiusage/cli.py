@@ -91,6 +91,10 @@ def serve(
     demo: Annotated[bool, typer.Option("--demo", help="Seed a realistic demo month of usage.")] = False,
     dynamodb_endpoint: Annotated[Optional[str], typer.Option(help="Use this DynamoDB-compatible server instead of the embedded one.")] = None,
     table: Annotated[str, typer.Option(help="Table name.")] = "aiusage",
+    workers: Annotated[int, typer.Option(min=1, max=32, help="Processes serving the API at once, as Lambda instances do.")] = 1,
+    contention: Annotated[Optional[str], typer.Option(
+        help="Make the embedded DynamoDB behave like real DynamoDB under load: conflicting transactions are "
+             "cancelled and hot keys throttled, e.g. 'hold_ms=20,key_wcu=100'.")] = None,
 ) -> None:
     """Run the local stack: embedded DynamoDB, the API on HTTP, the same handlers as AWS."""
     try:
@@ -100,7 +104,8 @@ def serve(
         _fail(f"the local stack is not installed ({exc.name or exc}). It is part of the aiusage repository, "
               "not of the SDK package: in a clone, `make run` (or pip install -e '.[server]').")
 
-    run(ServeOptions(host=host, port=port, demo=demo, dynamodb_endpoint=dynamodb_endpoint, table=table))
+    run(ServeOptions(host=host, port=port, demo=demo, dynamodb_endpoint=dynamodb_endpoint, table=table,
+                     workers=workers, contention=contention))
 
 
 @app.command()

@@ -174,6 +174,7 @@ def apply_batch(shard_id: str, records: Sequence[Mapping[str, Any]], now: dateti
             if not pending:
                 break
             batch = merge(pending, active)
+            store.mark_busy(shard_id, format_ts(now or datetime.now(UTC)))
             if not _apply_part(shard_id, batch, 1, now):
                 continue  # another delivery moved the checkpoint: look again
             result.applied += 1

@@ -13,17 +13,18 @@ from typing import Any
 from shared import store, table
 from shared.config import settings
 from shared.events import parse_ts
-from shared.models import format_ts
+from shared.models import EARLIEST, format_ts
 
 
 def aggregated_through(now: datetime | None = None, stats: store.ReadStats | None = None) -> datetime:
     """A time before which every written event counts in the totals.
 
-    Per stream shard: one the aggregator applied recently is through its newest
-    applied write, less the write bound (an event stamped earlier was stored
-    before that write, so the shard delivered it first); a shard quiet for
-    longer than the write bound plus the stream's latency has delivered
-    everything up to that long ago. The answer is the least over the shards.
+    Per stream shard: one the aggregator applied recently, or is applying a
+    batch of now, is through its newest fully applied write, less the write
+    bound (an event stamped earlier was stored before that write, so the shard
+    delivered it first); a shard quiet for longer than the write bound plus the
+    stream's latency has delivered everything up to that long ago. The answer
+    is the least over the shards.
     """
     now = now or datetime.now(UTC)
     s = settings()
@@ -31,8 +32,10 @@ def aggregated_through(now: datetime | None = None, stats: store.ReadStats | Non
     quiet = bound + timedelta(seconds=s.stream_latency_seconds)
     through = now - quiet
     for item in store.query_all(table.CHECKPOINTS_LISTING, index=table.GSI_LISTINGS, stats=stats):
-        if now - parse_ts(item["applied_at"]) < quiet:
-            through = min(through, parse_ts(item["through"]) - bound)
+        busy = "busy_since" in item or "pending" in item
+        if busy or now - parse_ts(item.get("applied_at") or item["busy_since"]) < quiet:
+            last = parse_ts(item["through"]) if "through" in item else EARLIEST
+            through = min(through, last - bound)
     return through
 
 

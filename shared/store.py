@@ -390,6 +390,12 @@ def checkpoint_seq(shard_id: str) -> str:
     return item.get("seq", "")
 
 
+def mark_busy(shard_id: str, since: str) -> None:
+    """Note that the aggregator is applying a batch of the shard (freshness must not take it for idle);
+    the transaction that moves the checkpoint past the batch removes the note."""
+    update(table.checkpoint_key(shard_id), {"busy_since": since, **table.checkpoint_listing(shard_id)})
+
+
 def pending_batch(shard_id: str) -> dict[str, Any] | None:
     """The shard's batch whose first part is applied and whose other parts are stored, if any."""
     return get(table.pending_batch_key(shard_id))
@@ -424,12 +430,14 @@ def apply_part(p: BatchPart) -> bool:
     """
     checkpoint_key = to_dynamo(table.checkpoint_key(p.shard_id))
     pending_key = to_dynamo(table.pending_batch_key(p.shard_id))
-    done = {"through": p.through, "applied_at": p.applied_at, table.TTL_ATTRIBUTE: p.expires_at,
-            **table.checkpoint_listing(p.shard_id)}
+    # `through` (freshness) moves with `seq` only: when the whole batch is in.
+    progress = {"applied_at": p.applied_at, table.TTL_ATTRIBUTE: p.expires_at, **table.checkpoint_listing(p.shard_id)}
+    done = {**progress, "through": p.through}
     actions: list[dict[str, Any]] = []
     if p.part == 1:
-        sets = {**done, **({"seq": p.last} if p.parts == 1 else {"pending": p.first})}
-        actions.append(_checkpoint_action(checkpoint_key, sets, p.records if p.parts == 1 else 0, remove=(),
+        sets = {**done, "seq": p.last} if p.parts == 1 else {**progress, "pending": p.first}
+        actions.append(_checkpoint_action(checkpoint_key, sets, p.records if p.parts == 1 else 0,
+                                          remove=("busy_since",) if p.parts == 1 else (),
                                           condition="(attribute_not_exists(#seq) OR #seq < :first) "
                                                     "AND attribute_not_exists(#pending)",
                                           values={":first": p.first}))
@@ -448,7 +456,8 @@ def apply_part(p: BatchPart) -> bool:
             step = {"Delete": {k: v for k, v in step["Update"].items() if k not in ("UpdateExpression",)}}
             step["Delete"]["ExpressionAttributeNames"] = {"#done": "done", "#first": "first"}
             step["Delete"]["ExpressionAttributeValues"] = to_dynamo({":before": p.part - 1, ":first": p.first})
-            actions.append(_checkpoint_action(checkpoint_key, {**done, "seq": p.last}, p.records, remove=("pending",),
+            actions.append(_checkpoint_action(checkpoint_key, {**done, "seq": p.last}, p.records,
+                                              remove=("pending", "busy_since"),
                                               condition="#pending = :first", values={":first": p.first}))
         actions.append(step)
     actions += [add_action(table.key(*k), delta) for k, delta in p.deltas.items()]

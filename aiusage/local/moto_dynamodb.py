@@ -28,6 +28,15 @@ Two things moto does differently from DynamoDB matter to a ledger:
   bound. Here the iterator a GetRecords used is forgotten once it answered.
 
 `install()` patches moto's classes in this process; it is idempotent.
+
+Contention mode (`enable_contention`, `aiusage serve --contention`, the
+contention tests): moto applies one request at a time, so on its own it never
+shows what real DynamoDB does to shared items. In this mode a transaction
+holds its items for `hold_seconds` after it ran, and a transaction touching a
+held item is cancelled with `TransactionConflict`; and a partition key (of the
+table or a GSI) that takes more than `key_wcu_per_second` write units within
+a second throttles the write (ProvisionedThroughputExceededException, or
+`ThrottlingError` in a transaction), as SPEC 13's model says.
 """
 
 from __future__ import annotations
@@ -35,8 +44,14 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import json
+import math
+import os
 import re
 import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -44,7 +59,60 @@ _LOCK = threading.RLock()
 _INSTALLED = False
 _WRITES = [0]  # bumped by every write: invalidates the index maps
 _QUERY = threading.local()  # the partition the running Query asks for
+_APPLYING = threading.local()  # set while a transaction applies its items (charged as the transaction)
 _INDEX_MAPS: dict[tuple[int, str], tuple[int, dict[Any, list[Any]]]] = {}
+CONTENTION_ENV = "AIUSAGE_LOCAL_CONTENTION"  # e.g. "hold_ms=20,key_wcu=100"
+
+
+@dataclass
+class Contention:
+    """Real DynamoDB's limits, emulated: transactions hold their items, keys have a write rate."""
+
+    hold_seconds: float = 0.020
+    key_wcu_per_second: float = 1000.0
+    held: dict[str, float] = field(default_factory=dict)  # item -> held until (monotonic)
+    used: dict[str, deque] = field(default_factory=dict)  # partition key -> (when, WCU) within the last second
+    conflicts: int = 0
+    throttles: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Contention:
+        values = dict(part.split("=", 1) for part in text.split(",") if part.strip())
+        return cls(hold_seconds=float(values.get("hold_ms", 20)) / 1000,
+                   key_wcu_per_second=float(values.get("key_wcu", 1000)))
+
+    def charge(self, keys: dict[str, float], now: float) -> str | None:
+        """Charge write units to partition keys; the first key over its rate (nothing charged then), or None."""
+        for key, units in keys.items():
+            window = self.used.setdefault(key, deque())
+            while window and window[0][0] <= now - 1.0:
+                window.popleft()
+            if sum(u for _, u in window) + units > self.key_wcu_per_second:
+                self.throttles += 1
+                return key
+        for key, units in keys.items():
+            self.used[key].append((now, units))
+        return None
+
+
+_CONTENTION: list[Contention | None] = [None]
+
+
+def enable_contention(contention: Contention | None = None) -> Contention:
+    _CONTENTION[0] = contention or Contention()
+    return _CONTENTION[0]
+
+
+def disable_contention() -> None:
+    _CONTENTION[0] = None
+
+
+def contention() -> Contention | None:
+    return _CONTENTION[0]
+
+
+class _Throttled(Exception):
+    pass
 
 
 def install() -> None:
@@ -65,6 +133,8 @@ def install() -> None:
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 
     DynamoDBStreamsBackend.get_records = _forget_used_iterator(DynamoDBStreamsBackend.get_records)
+    if os.environ.get(CONTENTION_ENV):
+        enable_contention(Contention.parse(os.environ[CONTENTION_ENV]))
     _INSTALLED = True
 
 
@@ -86,9 +156,43 @@ def _locked(method: Any, writes: bool = False) -> Any:
         with _LOCK:
             if writes:
                 _WRITES[0] += 1
+                mode = _CONTENTION[0]
+                if (mode is not None and method.__name__ in ("put_item", "update_item", "delete_item")
+                        and len(args) >= 3 and not getattr(_APPLYING, "transaction", False)):
+                    self, table_name, item = args[0], args[1], args[2]
+                    if mode.charge(_write_units(self.get_table(table_name), item, 1), time.monotonic()):
+                        raise _throughput_exceeded()
             return method(*args, **kwargs)
 
     return wrapper
+
+
+def _write_units(table: Any, item: dict[str, Any], factor: int) -> dict[str, float]:
+    """What writing `item` (DynamoDB JSON; a key for updates and deletes) costs each partition key."""
+    current = None
+    if table.hash_key_attr in item and (table.range_key_attr is None or table.range_key_attr in item):
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        hash_key = DynamoType(item[table.hash_key_attr])
+        range_key = DynamoType(item[table.range_key_attr]) if table.range_key_attr else None
+        current = table.get_item(hash_key, range_key)
+    attrs = {**(current.to_json()["Attributes"] if current is not None else {}), **item}
+    # Binary values (compressed metadata) count by their length, as DynamoDB sizes them.
+    units = max(1, math.ceil(len(json.dumps(attrs, default=lambda raw: "b" * len(raw))) / 1024))
+    keys = {f"table {json.dumps(item.get(table.hash_key_attr))}": float(units * factor)}
+    for index in table.global_indexes:
+        hash_attr = index.schema[0]["AttributeName"]
+        if hash_attr in attrs:
+            keys[f"{index.name} {json.dumps(attrs[hash_attr])}"] = float(units)
+    return keys
+
+
+def _throughput_exceeded() -> Exception:
+    from moto.dynamodb.exceptions import DynamodbException
+
+    return DynamodbException("com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                             "The level of configured provisioned throughput for the table was exceeded "
+                             "(aiusage local contention mode)")
 
 
 def _query_one_partition(original: Any) -> Any:
@@ -179,8 +283,12 @@ def _transact_serialised() -> Any:
                 planned.append((op_type, op, table, hash_key, range_key))
             if any(code is not None for code, _, _ in errors):
                 raise TransactionCanceledException(errors)
+            mode = _CONTENTION[0]
+            if mode is not None:
+                _contend(mode, planned)
             # 2. Apply, keeping an undo log of just the touched items.
             undo: list[tuple[Any, Any, Any, Any]] = []
+            _APPLYING.transaction = True
             try:
                 for op_type, op, table, hash_key, range_key in planned:
                     undo.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
@@ -190,8 +298,35 @@ def _transact_serialised() -> Any:
                 raise TransactionCanceledException(
                     [(type(exc).__name__, str(exc), None) if i == len(undo) - 1 else (None, None, None)
                      for i in range(len(transact_items))]) from exc
+            finally:
+                _APPLYING.transaction = False
 
     return transact_write_items
+
+
+def _contend(mode: Contention, planned: list[tuple[str, dict[str, Any], Any, Any, Any]]) -> None:
+    """Cancel the transaction if another holds one of its items, or one of its keys is over its rate."""
+    from moto.dynamodb.exceptions import TransactionCanceledException
+
+    now = time.monotonic()
+    names = [f"{op['TableName']}|{hash_key}|{range_key}" for _, op, _, hash_key, range_key in planned]
+    busy = [mode.held.get(name, 0.0) > now for name in names]
+    if any(busy):
+        mode.conflicts += 1
+        raise TransactionCanceledException(
+            [("TransactionConflict", "Transaction is ongoing for the item", None) if b else (None, None, None)
+             for b in busy])
+    units: dict[str, float] = {}
+    for _, op, table, _, _ in planned:
+        for key, u in _write_units(table, op.get("Item") or op["Key"], 2).items():
+            units[key] = units.get(key, 0.0) + u
+    if mode.charge(units, now):
+        raise TransactionCanceledException([("ThrottlingError", "Throughput exceeds the current capacity", None)]
+                                           + [(None, None, None)] * (len(planned) - 1))
+    for name in names:
+        mode.held[name] = now + mode.hold_seconds
+    if len(mode.held) > 100_000:  # forget what no longer holds
+        mode.held = {k: v for k, v in mode.held.items() if v > now}
 
 
 class _ConditionFailed(Exception):

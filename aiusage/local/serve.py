@@ -4,6 +4,10 @@ An embedded moto server stands in for DynamoDB (and its stream), SNS and
 Secrets Manager; the table comes from `shared/table.py`; HTTP requests run
 through the same authorizer and API handlers as in AWS (see `gateway.py`), and
 the table's stream feeds the same aggregator handler as in AWS (see `stream.py`).
+With `workers`, several processes serve the API at once, as several Lambda
+instances do (see `workers.py`); with `contention`, the embedded DynamoDB
+cancels conflicting transactions and throttles hot keys as real DynamoDB does
+(see `moto_dynamodb.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ class ServeOptions:
     demo: bool = False
     dynamodb_endpoint: str | None = None
     table: str = "aiusage"
+    workers: int = 1  # processes serving the API, each one "Lambda instance"
+    contention: str | None = None  # e.g. "hold_ms=20,key_wcu=100" (aiusage.local.moto_dynamodb.Contention)
 
 
 class LocalStack:
@@ -35,6 +41,7 @@ class LocalStack:
         self._aws: Any = None
         self._http: Any = None
         self._stream: Any = None
+        self._workers: list[Any] = []
 
     def start(self) -> None:
         o = self.options
@@ -56,6 +63,10 @@ class LocalStack:
         from aiusage.local.gateway import Gateway
 
         self._aws = EmbeddedAws()
+        if o.contention:
+            from aiusage.local import moto_dynamodb
+
+            moto_dynamodb.enable_contention(moto_dynamodb.Contention.parse(o.contention))
         use_local_aws(self._aws.start(), o.dynamodb_endpoint)
         os.environ["TABLE_NAME"] = o.table
 
@@ -83,19 +94,41 @@ class LocalStack:
             self._stream.drain()  # the demo's totals are in place before the first request
         self._stream.start()
 
-        from werkzeug.serving import make_server
+        if o.workers > 1:
+            from aiusage.local.workers import http_server, shared_socket, start_workers
 
-        from functions.api.handler import lambda_handler as api
-        from functions.authorizer.handler import lambda_handler as authorizer
+            self._http = http_server(shared_socket(o.host, o.port))
+            host, port = self._http.server_address[:2]
+            self._workers = start_workers(o.workers - 1, host, port)
+        else:
+            from werkzeug.serving import make_server
 
-        self._http = make_server(o.host, o.port, Gateway(api, authorizer), threaded=True)
-        host, port = self._http.server_address[:2]
+            from functions.api.handler import lambda_handler as api
+            from functions.authorizer.handler import lambda_handler as authorizer
+
+            self._http = make_server(o.host, o.port, Gateway(api, authorizer), threaded=True)
+            host, port = self._http.server_address[:2]
         self.url = f"http://{host}:{port}"
 
     def serve_forever(self) -> None:
         self._http.serve_forever()
 
+    def contention_stats(self) -> str | None:
+        from aiusage.local import moto_dynamodb
+
+        mode = moto_dynamodb.contention()
+        if mode is None:
+            return None
+        return f"contention: {mode.conflicts} transactions cancelled by conflicts, {mode.throttles} writes throttled"
+
     def stop(self) -> None:
+        stats = self.contention_stats() if self.options.contention else None
+        if stats:
+            print(stats, flush=True)
+        if self._workers:
+            from aiusage.local.workers import stop_workers
+
+            stop_workers(self._workers)
         if self._http is not None:
             self._http.shutdown()
         if self._stream is not None:

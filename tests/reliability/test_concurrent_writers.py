@@ -108,7 +108,7 @@ def test_eight_writers_posting_the_same_ids_at_once_store_each_event_once(server
                 assert r["status"] == ("duplicate" if same else "conflict"), (r, sent, stored[r["event_id"]])
     assert len(winner) == len(IDS)
 
-    servers[0].wait_aggregated(since=max(s.last_write for s in servers))
+    servers[0].wait_aggregated(timeout=120, since=max(s.last_write for s in servers))
     cost = sum((Decimal(e["cost_usd"]) for e in winner.values()), Decimal(0))
     tokens = sum(e["input_tokens"] for e in winner.values())
     calls = sum(e["requests"] for e in winner.values())
