@@ -33,6 +33,8 @@ def poller() -> Any:
     return _POLLERS[arn]
 
 
-def drain(timeout: float = 60) -> None:
-    """Apply every recorded event to the totals (and run due budget backfills) before the test reads them."""
+def drain(timeout: float = 300) -> None:
+    """Apply every recorded event to the totals (and run due budget backfills) before the test reads them.
+
+    The timeout is generous: 120 budget backfills take seconds alone, minutes on a busy 2-core machine."""
     poller().drain(timeout)
