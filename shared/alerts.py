@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from shared import store, table
+from shared import periods, store, table
 from shared.config import settings
 from shared.errors import ValidationFailed
 from shared.models import format_ts, parse_timestamp, query_values
@@ -75,11 +75,7 @@ def list_alerts(since: str | None = None, alert_type: str | None = None, budget_
         raise ValidationFailed.at(["query", "type"], f"must be one of {', '.join(ALERT_TYPES)}")
     if start > now:
         return []
-    months = []
-    month = start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    while month <= now:
-        months.append(month.strftime("%Y-%m"))
-        month = (month + timedelta(days=32)).replace(day=1)
+    months = periods.months_between(start.date(), now.date())
     alerts: list[dict[str, Any]] = []
     lower = format_ts(start)
     for m in reversed(months):

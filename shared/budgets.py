@@ -18,16 +18,13 @@ item on the ingest path.
 
 from __future__ import annotations
 
-import calendar
 import json
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from shared import alerts, budget_alarms, events, freshness, pricing, store, table, telemetry
 from shared.config import settings
@@ -35,6 +32,7 @@ from shared.errors import NotFound, ValidationFailed
 from shared.events import UsageEvent
 from shared.models import BUDGET_ID_PATTERN, BudgetCheckIn, BudgetIn, Counts, format_ts, parse
 from shared.money import ZERO, usd
+from shared.periods import Period, months_between, period_of
 from shared.rollups import CellDelta, Totals
 
 ACTION_RANK = {"allow": 0, "warn": 1, "degrade": 2, "queue": 3, "block": 4}
@@ -42,18 +40,6 @@ SCOPE_FIELDS = ("service", "model", "operation", "user_id", "project", "reposito
 BACKFILL_MARKER = "backfilled"
 RETENTION_LOOKBACK_DAYS = 400
 MAX_FUTURE = timedelta(minutes=5)  # an event may be stamped up to this far ahead (SPEC 4.1)
-
-
-@lru_cache(maxsize=64)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
-@dataclass(frozen=True)
-class Period:
-    start: datetime  # aware, in the budget's timezone
-    end: datetime | None  # None: the `total` period never ends
-    key: str
 
 
 @dataclass
@@ -144,40 +130,6 @@ def event_attributes(e: UsageEvent) -> dict[str, Any]:
             "project": e.project, "repository": e.repository, "tags": e.tags}
 
 
-def period_of(kind: str, timezone: str, anchor_day: int, at: datetime) -> Period:
-    """The period of `kind` containing `at`, with local-midnight boundaries in `timezone` (DST-safe)."""
-    tz = _zone(timezone)
-    local = at.astimezone(tz)
-    d = local.date()
-
-    def midnight(day: date) -> datetime:
-        return datetime(day.year, day.month, day.day, tzinfo=tz)
-
-    if kind == "daily":
-        return Period(midnight(d), midnight(d + timedelta(days=1)), d.isoformat())
-    if kind == "weekly":
-        monday = d - timedelta(days=d.weekday())
-        year, week, _ = monday.isocalendar()
-        return Period(midnight(monday), midnight(monday + timedelta(days=7)), f"{year}-W{week:02d}")
-    if kind == "monthly":
-        start = date(d.year, d.month, anchor_day) if d.day >= anchor_day else _add_months(date(d.year, d.month, anchor_day), -1)
-        key = start.strftime("%Y-%m") if anchor_day == 1 else start.isoformat()
-        return Period(midnight(start), midnight(_add_months(start, 1)), key)
-    if kind == "quarterly":
-        start = date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
-        return Period(midnight(start), midnight(_add_months(start, 3)), f"{d.year}-Q{(d.month - 1) // 3 + 1}")
-    if kind == "yearly":
-        return Period(midnight(date(d.year, 1, 1)), midnight(date(d.year + 1, 1, 1)), str(d.year))
-    return Period(datetime(1970, 1, 1, tzinfo=UTC).astimezone(tz), None, "total")
-
-
-def _add_months(d: date, months: int) -> date:
-    month = d.month - 1 + months
-    year = d.year + month // 12
-    month = month % 12 + 1
-    return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
-
-
 # --- storage shape -------------------------------------------------------------------------
 
 
@@ -259,7 +211,7 @@ def _threshold_alerts(b: Budget, period: Period, spent: Totals, utilization: Dec
             {"budget_id": b.budget_id, "budget_name": b.name, "threshold": float(threshold),
              "utilization": round(float(utilization), 6), "spent_usd": usd(spent.cost_usd),
              "spent_tokens": spent.tokens, "limit": float(b.limit), "limit_kind": b.limit_kind,
-             "period": _period_json(period)},
+             "period": period.as_json()},
             subject=f"aiusage: budget {b.name} passed {float(threshold) * 100:g}%", now=now)
         if alert:
             raised.append(alert)
@@ -274,7 +226,7 @@ def _forecast_alert(b: Budget, period: Period, spent: Totals, now: datetime) -> 
         f"budget:{b.budget_id}:{b.generation}:{period.key}:forecast", "budget_forecast",
         {"budget_id": b.budget_id, "budget_name": b.name, "forecast": in_limit_unit(b, s["forecast"]),
          "spent_usd": usd(spent.cost_usd), "limit": float(b.limit), "limit_kind": b.limit_kind,
-         "period": _period_json(period)},
+         "period": period.as_json()},
         subject=f"aiusage: budget {b.name} is forecast to pass its limit", now=now)
     return [alert] if alert else []
 
@@ -285,11 +237,6 @@ def _forecast_alert(b: Budget, period: Period, spent: Totals, now: datetime) -> 
 def _spent(b: Budget, period: Period, stats: store.ReadStats | None = None) -> Totals:
     item = store.get(spend_key(b, period.key), stats=stats)
     return Totals.of_item(item) if item else Totals()
-
-
-def _period_json(period: Period) -> dict[str, Any]:
-    return {"key": period.key, "start": period.start.isoformat(),
-            "end": period.end.isoformat() if period.end else None}
 
 
 def in_limit_unit(b: Budget, amount: Decimal) -> float | int:
@@ -603,14 +550,6 @@ def _events_between(services: Sequence[str], start: datetime, end: datetime) -> 
                 for item in store.query_all(table.service_month_partition(service, month, shard),
                                             index=table.GSI_BY_SERVICE, sk_between=bounds):
                     yield events.from_item(item)
-
-
-def months_between(start: date, end: date) -> list[str]:
-    months, month = [], start.replace(day=1)
-    while month <= end:
-        months.append(month.strftime("%Y-%m"))
-        month = _add_months(month, 1)
-    return months
 
 
 # --- decisions ---------------------------------------------------------------------------------

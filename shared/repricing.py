@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from shared import events, pricing, store, table
+from shared import events, periods, pricing, store, table
 from shared.errors import ValidationFailed
 from shared.events import UsageEvent
 from shared.models import RepriceIn, format_ts, parse
@@ -37,14 +37,12 @@ def reprice_unpriced(start: date, end: date) -> dict[str, Any]:
     bounds = table.time_sort_bounds(f"{start.isoformat()}T", f"{(end + timedelta(days=1)).isoformat()}T")
     examined = repriced = 0
     overrides: dict[str, list[pricing.PriceOverride]] = {}
-    month = start.replace(day=1)
-    while month <= end:
+    for month in periods.months_between(start, end):
         for shard in table.shard_range(table.EVENT_INDEX_SHARDS):
-            for item in store.query_all(table.unpriced_partition(month.strftime("%Y-%m"), shard),
+            for item in store.query_all(table.unpriced_partition(month, shard),
                                         index=table.GSI_LISTINGS, sk_between=bounds):
                 examined += 1
                 repriced += _reprice_one(events.from_item(item), overrides)
-        month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
     return {"examined": examined, "repriced": repriced, "still_unpriced": examined - repriced}
 
 
