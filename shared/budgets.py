@@ -33,6 +33,7 @@ from shared.events import UsageEvent
 from shared.models import BUDGET_ID_PATTERN, BudgetCheckIn, BudgetIn, Counts, format_ts, parse
 from shared.money import ZERO, usd
 from shared.periods import Period, months_between, period_of
+from shared.retry import ConditionFailed, until_no_conflict
 from shared.rollups import CellDelta, Totals
 
 ACTION_RANK = {"allow": 0, "warn": 1, "degrade": 2, "queue": 3, "block": 4}
@@ -369,7 +370,8 @@ def put_budget(budget_id: str, body: Any, principal: str, now: datetime | None =
     """Create or replace a budget; returns it with status, and whether it was created."""
     _validate_id(budget_id)
     parsed = parse_budget(body)
-    while True:
+
+    def attempt(_: int) -> tuple[dict[str, Any], bool]:
         now_ = now or datetime.now(UTC)
         existing, existing_item = _load(budget_id)
         definition = _definition_text(parsed, parsed.name or budget_id)
@@ -387,9 +389,11 @@ def put_budget(budget_id: str, body: Any, principal: str, now: datetime | None =
             "override" if _only_override_changed(existing_item["definition"], definition) else "update")
         history = _history_item(budget_id, action, principal, now_,
                                 existing.definition_json() if existing else None, b.definition_json())
-        if _write(item, existing_item, history, counting_changed):
-            budget_alarms.sync(b)
-            return budget_json(b, now_), existing is None
+        _write(item, existing_item, history, counting_changed)
+        budget_alarms.sync(b)
+        return budget_json(b, now_), existing is None
+
+    return until_no_conflict(attempt)
 
 
 def _start_generation(item: dict[str, Any], generation: int, counting_from: datetime | None) -> None:
@@ -406,8 +410,8 @@ def _start_generation(item: dict[str, Any], generation: int, counting_from: date
 
 
 def _write(item: dict[str, Any], existing_item: dict[str, Any] | None, history: dict[str, Any],
-           new_generation: bool) -> bool:
-    """Store a definition (if nobody changed it meanwhile) with its audit entry; False: read it again.
+           new_generation: bool) -> None:
+    """Store a definition (if nobody changed it meanwhile) with its audit entry; `ConditionFailed`: read it again.
 
     A new generation must be stored before its `live_from` (the aggregator reads
     budgets after each batch arrives, so it then counts every write stamped from
@@ -415,14 +419,19 @@ def _write(item: dict[str, Any], existing_item: dict[str, Any] | None, history: 
     """
     item = {k: v for k, v in item.items() if v is not None}
     condition = ("updated_at", existing_item["updated_at"]) if existing_item else None
+    _transact_or_conflict([store.put_action(item, if_absent=existing_item is None, if_equal=condition),
+                           store.put_action(history)])
+    if new_generation and datetime.now(UTC) >= datetime.fromisoformat(item["live_from"]):
+        raise ConditionFailed("stored after its live_from: start a new generation")
+
+
+def _transact_or_conflict(actions: list[dict[str, Any]]) -> None:
     try:
-        store.transact([store.put_action(item, if_absent=existing_item is None, if_equal=condition),
-                        store.put_action(history)])
+        store.transact(actions)
     except Exception as exc:
         if store.is_condition_failure(exc):
-            return False
+            raise ConditionFailed(str(exc)) from exc
         raise
-    return not new_generation or datetime.now(UTC) < datetime.fromisoformat(item["live_from"])
 
 
 def _counting(definition: dict[str, Any]) -> tuple:
@@ -436,27 +445,25 @@ def _only_override_changed(before: str, after: str) -> bool:
 
 def delete_budget(budget_id: str, principal: str, now: datetime | None = None) -> None:
     now = now or datetime.now(UTC)
-    while True:
+
+    def attempt(_: int) -> None:
         existing, existing_item = _load(budget_id)
         if existing is None:
             budget_alarms.remove(budget_id)  # what a DELETE that failed after the budget was gone left behind
             raise NotFound(f"no budget {budget_id}")
         history = _history_item(budget_id, "delete", principal, now, existing.definition_json(), None)
-        try:
-            store.transact([store.delete_action(table.budget_definition_key(budget_id),
-                                                if_equal=("updated_at", existing_item["updated_at"])),
-                            store.put_action(history)])
-        except Exception as exc:
-            if not store.is_condition_failure(exc):
-                raise
-            continue
+        _transact_or_conflict([store.delete_action(table.budget_definition_key(budget_id),
+                                                   if_equal=("updated_at", existing_item["updated_at"])),
+                               store.put_action(history)])
         budget_alarms.remove(budget_id)
-        return
+
+    until_no_conflict(attempt)
 
 
 def reset_budget(budget_id: str, principal: str, now: datetime | None = None) -> dict[str, Any]:
     """Spend counts from now for the rest of the period: a new generation counting from `now`."""
-    while True:
+
+    def attempt(_: int) -> dict[str, Any]:
         now_ = now or datetime.now(UTC)
         existing, existing_item = _load(budget_id)
         if existing is None:
@@ -466,8 +473,10 @@ def reset_budget(budget_id: str, principal: str, now: datetime | None = None) ->
         _start_generation(item, existing.generation + 1, now_)
         history = _history_item(budget_id, "reset", principal, now_, {"generation": existing.generation, "status": before},
                                 {"generation": existing.generation + 1, "counting_from": now_.isoformat()})
-        if _write(item, existing_item, history, True):
-            return budget_json(_budget_of_item({k: v for k, v in item.items() if v is not None}), now_)
+        _write(item, existing_item, history, True)
+        return budget_json(_budget_of_item({k: v for k, v in item.items() if v is not None}), now_)
+
+    return until_no_conflict(attempt)
 
 
 def _history_item(budget_id: str, action: str, principal: str, now: datetime, before: Any, after: Any) -> dict[str, Any]:

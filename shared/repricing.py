@@ -17,6 +17,7 @@ from shared import events, periods, pricing, store, table
 from shared.errors import ValidationFailed
 from shared.events import UsageEvent
 from shared.models import RepriceIn, format_ts, parse
+from shared.retry import retrying
 
 MAX_RANGE_DAYS = 400
 UPDATE_ATTEMPTS = 6
@@ -58,21 +59,17 @@ def _reprice_one(e: UsageEvent, overrides: dict[str, list[pricing.PriceOverride]
                               "repriced_from": {"cost_usd": before_cost or 0, "credits": before_credits}}
     if e.credits is not None:
         values["credits"] = e.credits
-    stamps = []
-    for attempt in range(1, UPDATE_ATTEMPTS + 1):
+    stamps: list[str] = []
+
+    def attempt(_: int) -> bool:
         # Stamped before each attempt, like an ingest put (the write bound of shared/aggregation.py).
         values["written_at"] = format_ts(datetime.now(UTC))
         stamps.append(values["written_at"])
-        try:
-            if store.update_event(table.event_key(e.event_id), values, remove=("GSI2PK", "GSI2SK"),
-                                  if_equal=("cost_source", "unpriced")):
-                return True
-        except Exception as exc:
-            if attempt < UPDATE_ATTEMPTS and store.is_transient(exc):
-                store.backoff(attempt)
-                continue
-            raise
-        # Priced already: by an attempt of ours whose answer was lost, or by a concurrent reprice.
-        now = store.get(table.event_key(e.event_id)) or {}
-        return attempt > 1 and now.get("written_at") in stamps
-    return False
+        return store.update_event(table.event_key(e.event_id), values, remove=("GSI2PK", "GSI2SK"),
+                                  if_equal=("cost_source", "unpriced"))
+
+    if retrying(attempt, retry_on=store.is_transient, attempts=UPDATE_ATTEMPTS):
+        return True
+    # Priced already: by an attempt of ours whose answer was lost, or by a concurrent reprice.
+    now = store.get(table.event_key(e.event_id)) or {}
+    return len(stamps) > 1 and now.get("written_at") in stamps

@@ -12,15 +12,14 @@ checkpoint (`apply_run`), so every total counts every stored event exactly once.
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from shared import table
+from shared import retry, table
 from shared.config import settings
+from shared.retry import retrying
 from shared.rollups import CellDelta
 
 MAX_TRANSACTION_ITEMS = 100
@@ -136,7 +135,7 @@ def batch_get(keys: Sequence[dict[str, str]], *, stats: ReadStats | None = None)
             pending = response.get("UnprocessedKeys") or {}
             if pending:
                 attempt += 1
-                backoff(attempt)
+                retry.backoff(attempt)
     return items
 
 
@@ -286,16 +285,15 @@ def delete(key: dict[str, str]) -> dict[str, Any] | None:
 
 def transact(actions: list[dict[str, Any]]) -> None:
     """Run a transaction, retrying DynamoDB's transient `TransactionConflict`s."""
-    for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
-        try:
-            client().transact_write_items(TransactItems=actions)
-            return
-        except client().exceptions.TransactionCanceledException as exc:
-            codes = {r.get("Code") for r in exc.response.get("CancellationReasons", [])}
-            if codes <= {"None", "TransactionConflict", "ThrottlingError", None} and attempt < TRANSACTION_ATTEMPTS:
-                backoff(attempt)
-                continue
-            raise
+    retrying(lambda _: client().transact_write_items(TransactItems=actions), retry_on=_is_transient_cancellation,
+             attempts=TRANSACTION_ATTEMPTS)
+
+
+def _is_transient_cancellation(exc: Exception) -> bool:
+    if not isinstance(exc, client().exceptions.TransactionCanceledException):
+        return False
+    codes = {r.get("Code") for r in exc.response.get("CancellationReasons", [])}
+    return codes <= {"None", "TransactionConflict", "ThrottlingError", None}
 
 
 def put_action(item: dict[str, Any], *, if_absent: bool = False,
@@ -341,11 +339,6 @@ def add_action(key: dict[str, str], delta: CellDelta) -> dict[str, Any]:
     if values:
         action["ExpressionAttributeValues"] = to_dynamo(values)
     return {"Update": action}
-
-
-def backoff(attempt: int) -> None:
-    """Wait before retry `attempt` (exponential with jitter, at most a second): every retry loop's pause."""
-    time.sleep(min(1.0, 0.02 * 2 ** attempt) * random.uniform(0.5, 1.0))
 
 
 # --- recording events ---------------------------------------------------------------------
@@ -543,4 +536,4 @@ def put_items(items: Sequence[dict[str, Any]], write_stats: WriteStats | None = 
             pending = response.get("UnprocessedItems") or {}
             if pending:
                 attempt += 1
-                backoff(attempt)
+                retry.backoff(attempt)
