@@ -21,7 +21,7 @@ takes one transaction per batch however many users, jobs or batches it holds.
 
 Budgets: a budget generation counts, here, the records written (stamped) from
 its `live_from` on; the records stamped before it are its backfill's
-(`shared/budgets.py`). After each batch the budgets it touched are evaluated:
+(`shared/budgets/backfill.py`). After each batch the budgets it touched are evaluated:
 threshold and forecast alerts (once each, by dedup key) and `BudgetUtilization`.
 """
 
@@ -162,7 +162,7 @@ def apply_batch(shard_id: str, records: Sequence[Mapping[str, Any]], now: dateti
     if not changes:
         return result
     # Read after the batch arrived: a budget written later than this has a `live_from`
-    # after every record here, so none of them is ours to count for it (budgets.put_budget).
+    # after every record here, so none of them is ours to count for it (budgets.changes).
     active = budgets.load_all()
     touched: list[tuple[str, str]] = []
     for _attempt in range(MAX_CHECKPOINT_MOVES):

@@ -1,6 +1,6 @@
 """Alerts: stored exactly once by a dedup key, published to the alerts SNS topic, listed by time.
 
-Budget thresholds and forecasts (`shared/budgets.py`) and CloudWatch alarm
+Budget thresholds and forecasts (`shared/budgets/status.py`) and CloudWatch alarm
 notifications (`functions/notifier`) all come through `raise_alert`: the
 conditional put on `ALERT#<dedup_key>` is what makes "one alert per (budget,
 period, threshold)" hold under concurrent writers, and only the writer that
