@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from shared import events, periods, pricing, store, table
+from shared import event_writes, events, periods, pricing, store, table
 from shared.errors import ValidationFailed
 from shared.events import UsageEvent
 from shared.models import RepriceIn, format_ts, parse
@@ -65,10 +65,10 @@ def _reprice_one(e: UsageEvent, overrides: dict[str, list[pricing.PriceOverride]
         # Stamped before each attempt, like an ingest put (the write bound of shared/aggregation.py).
         values["written_at"] = format_ts(datetime.now(UTC))
         stamps.append(values["written_at"])
-        return store.update_event(table.event_key(e.event_id), values, remove=("GSI2PK", "GSI2SK"),
+        return event_writes.update_event(table.event_key(e.event_id), values, remove=("GSI2PK", "GSI2SK"),
                                   if_equal=("cost_source", "unpriced"))
 
-    if retrying(attempt, retry_on=store.is_transient, attempts=UPDATE_ATTEMPTS):
+    if retrying(attempt, retry_on=event_writes.is_transient, attempts=UPDATE_ATTEMPTS):
         return True
     # Priced already: by an attempt of ours whose answer was lost, or by a concurrent reprice.
     now = store.get(table.event_key(e.event_id)) or {}
