@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from shared import periods, store, table
+from shared import periods, repository, table
 from shared.config import settings
 from shared.errors import ValidationFailed
 from shared.models import format_ts, parse_timestamp, query_values
@@ -51,7 +51,7 @@ def raise_alert(dedup_key: str, alert_type: str, fields: dict[str, Any], *, subj
     item = {**table.alert_key(dedup_key), **table.alert_listing(created_at, dedup_key), "item_type": "alert",
             "alert": json.dumps(alert, default=str, separators=(",", ":")), "alert_type": alert_type,
             "budget_id": fields.get("budget_id")}
-    if not store.put(item, if_absent=True):
+    if not repository.current().put(item, if_absent=True):
         return None
     if publish_it:
         publish(subject, alert)
@@ -79,7 +79,7 @@ def list_alerts(since: str | None = None, alert_type: str | None = None, budget_
     alerts: list[dict[str, Any]] = []
     lower = format_ts(start)
     for m in reversed(months):
-        for item in store.query_all(table.alerts_partition(m), index=table.GSI_LISTINGS, forward=False,
+        for item in repository.current().query(table.alerts_partition(m), index=table.GSI_LISTINGS, forward=False,
                                     sk_between=(lower, "\uffff")):
             if alert_type and item.get("alert_type") != alert_type:
                 continue

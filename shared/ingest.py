@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import event_writes, events, pricing, telemetry
+from shared import event_writes, events, pricing, repository, telemetry
 from shared.config import settings
 from shared.errors import ValidationFailed
 from shared.events import UsageEvent
@@ -216,7 +216,7 @@ def _put(e: UsageEvent, retention_days: int) -> Outcome:
         stamp = datetime.now(UTC)
         stamps.append(stamp)
         e.received_at = e.written_at = stamp
-        return stamp, event_writes.put_event(events.to_item(e, retention_days))
+        return stamp, repository.current().put_event(events.to_item(e, retention_days))
 
     stamp, found = retrying(attempt, retry_on=event_writes.is_transient, attempts=PUT_ATTEMPTS)
     if found is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
-from shared import events, store, table
+from shared import events, repository, table
 from shared.budgets.definitions import (
     BACKFILL_MARKER,
     MAX_FUTURE,
@@ -49,9 +49,9 @@ def backfill(b: Budget, now: datetime) -> None:
         deltas.setdefault(period.key, CellDelta({"budget_id": b.budget_id, "period_key": period.key})).totals.add(
             Totals.of_event(e))
     for key, period in periods.items():
-        store.add_once(spend_key(b, key), deltas.get(key) or CellDelta({"budget_id": b.budget_id, "period_key": key}),
+        repository.current().add_once(spend_key(b, key), deltas.get(key) or CellDelta({"budget_id": b.budget_id, "period_key": key}),
                        BACKFILL_MARKER)
-    store.update(table.budget_definition_key(b.budget_id), {BACKFILL_MARKER: format_ts(now)},
+    repository.current().update(table.budget_definition_key(b.budget_id), {BACKFILL_MARKER: format_ts(now)},
                  if_equal=("generation", b.generation))
     evaluate([(b, p) for p in periods.values()], now)
 
@@ -64,7 +64,7 @@ def services_between(start: datetime, end: datetime) -> list[str]:
         low = first.strftime("%d") if first.strftime("%Y-%m") == month else "01"
         high = last.strftime("%d") if last.strftime("%Y-%m") == month else "31"
         for partition in table.day_cell_partitions(month):
-            for item in store.query_all(partition, sk_between=table.cell_sort_range(low, high), attributes=["service"]):
+            for item in repository.current().query(partition, sk_between=table.cell_sort_range(low, high), attributes=["service"]):
                 found.add(item["service"])
     return sorted(found)
 
@@ -74,6 +74,6 @@ def _events_between(services: Sequence[str], start: datetime, end: datetime) -> 
     for service in services:
         for month in months_between(start.date(), end.date()):
             for shard in table.shard_range(table.EVENT_INDEX_SHARDS):
-                for item in store.query_all(table.service_month_partition(service, month, shard),
+                for item in repository.current().query(table.service_month_partition(service, month, shard),
                                             index=table.GSI_BY_SERVICE, sk_between=bounds):
                     yield events.from_item(item)

@@ -15,12 +15,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared import budget_alarms, store, table
+from shared import budget_alarms, repository, table
 from shared.budgets.definitions import BACKFILL_MARKER, budget_of_item, definition_text, load
 from shared.budgets.status import budget_json, status
 from shared.config import settings
 from shared.errors import NotFound, ValidationFailed
 from shared.models import BUDGET_ID_PATTERN, BudgetIn, format_ts, parse
+from shared.repository import Delete, Put
 from shared.retry import ConditionFailed, until_no_conflict
 
 
@@ -90,19 +91,9 @@ def _write(item: dict[str, Any], existing_item: dict[str, Any] | None, history: 
     """
     item = {k: v for k, v in item.items() if v is not None}
     condition = ("updated_at", existing_item["updated_at"]) if existing_item else None
-    _transact_or_conflict([store.put_action(item, if_absent=existing_item is None, if_equal=condition),
-                           store.put_action(history)])
+    repository.current().write_all([Put(item, if_absent=existing_item is None, if_equal=condition), Put(history)])
     if new_generation and datetime.now(UTC) >= datetime.fromisoformat(item["live_from"]):
         raise ConditionFailed("stored after its live_from: start a new generation")
-
-
-def _transact_or_conflict(actions: list[dict[str, Any]]) -> None:
-    try:
-        store.transact(actions)
-    except Exception as exc:
-        if store.is_condition_failure(exc):
-            raise ConditionFailed(str(exc)) from exc
-        raise
 
 
 def _counting(definition: dict[str, Any]) -> tuple:
@@ -123,9 +114,9 @@ def delete_budget(budget_id: str, principal: str, now: datetime | None = None) -
             budget_alarms.remove(budget_id)  # what a DELETE that failed after the budget was gone left behind
             raise NotFound(f"no budget {budget_id}")
         history = _history_item(budget_id, "delete", principal, now, existing.definition_json(), None)
-        _transact_or_conflict([store.delete_action(table.budget_definition_key(budget_id),
-                                                   if_equal=("updated_at", existing_item["updated_at"])),
-                               store.put_action(history)])
+        repository.current().write_all([
+            Delete(table.budget_definition_key(budget_id), if_equal=("updated_at", existing_item["updated_at"])),
+            Put(history)])
         budget_alarms.remove(budget_id)
 
     until_no_conflict(attempt)
@@ -160,7 +151,7 @@ def _history_item(budget_id: str, action: str, principal: str, now: datetime, be
 
 def history(budget_id: str) -> list[dict[str, Any]]:
     entries = []
-    for item in store.query_all(table.budget_partition(budget_id), sk_prefix=table.BUDGET_HISTORY_PREFIX,
+    for item in repository.current().query(table.budget_partition(budget_id), sk_prefix=table.BUDGET_HISTORY_PREFIX,
                                 consistent=True, forward=False):
         entries.append({"action": item["action"], "principal": item["principal"], "at": item["at"],
                         "before": _maybe_json(item.get("before")), "after": _maybe_json(item.get("after"))})

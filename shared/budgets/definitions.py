@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from shared import store, table
+from shared import repository, store, table
 from shared.events import UsageEvent
 from shared.models import BudgetIn, format_ts
 from shared.periods import Period, period_of
@@ -141,11 +141,11 @@ def definition_text(body: BudgetIn, name: str) -> str:
 
 def load_all() -> list[Budget]:
     """Every budget, read consistently in one Query."""
-    return [budget_of_item(item) for item in store.query_all(table.BUDGETS_PARTITION, consistent=True)]
+    return [budget_of_item(item) for item in repository.current().query(table.BUDGETS_PARTITION, consistent=True)]
 
 
 def load(budget_id: str) -> tuple[Budget | None, dict[str, Any] | None]:
-    item = store.get(table.budget_definition_key(budget_id))
+    item = repository.current().get(table.budget_definition_key(budget_id))
     return (budget_of_item(item), item) if item else (None, None)
 
 
@@ -157,5 +157,5 @@ def spend_key(b: Budget, period_key: str) -> dict[str, str]:
 
 
 def spent_in(b: Budget, period: Period, stats: store.ReadStats | None = None) -> Totals:
-    item = store.get(spend_key(b, period.key), stats=stats)
+    item = repository.current().get(spend_key(b, period.key), stats=stats)
     return Totals.of_item(item) if item else Totals()
