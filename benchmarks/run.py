@@ -56,10 +56,9 @@ def fresh_table(stream: bool = False) -> Iterator[None]:
     The read benchmarks bulk-load up to 200,000 events: without a stream moto keeps no copy of each.
     """
     from aiusage.local.aws import local_aws
+    from benchmarks.data import BENCH_ENV
 
-    env = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_REGION": "us-east-1", "TABLE_NAME": "bench", "POWERTOOLS_METRICS_DISABLED": "true"}
-    with local_aws(env, stream=stream):
+    with local_aws(BENCH_ENV, stream=stream):
         yield
 
 
