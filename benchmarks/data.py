@@ -11,6 +11,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+# The environment of a benchmark's in-process moto table (`aiusage.local.aws.local_aws`).
+BENCH_ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
+             "AWS_REGION": "us-east-1", "TABLE_NAME": "bench", "POWERTOOLS_METRICS_DISABLED": "true"}
+
 MODELS = [
     ("openai", "gpt-4o", "completion"), ("openai", "gpt-4o-mini", "completion"), ("openai", "o3", "completion"),
     ("openai", "text-embedding-3-small", "embedding"), ("anthropic", "claude-sonnet-4-5", "completion"),

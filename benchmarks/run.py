@@ -55,36 +55,11 @@ def fresh_table(stream: bool = False) -> Iterator[None]:
 
     The read benchmarks bulk-load up to 200,000 events: without a stream moto keeps no copy of each.
     """
-    from moto import mock_aws
+    from aiusage.local.aws import local_aws
+    from benchmarks.data import BENCH_ENV
 
-    from aiusage.local import moto_dynamodb
-    from aiusage.local.aws import ensure_table
-    from shared import store, table
-    from shared.config import settings
-
-    moto_dynamodb.install()
-    saved = dict(os.environ)
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
-        os.environ.pop(name, None)
-    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
-                       "AWS_REGION": "us-east-1", "TABLE_NAME": "bench", "POWERTOOLS_METRICS_DISABLED": "true"})
-    os.environ.pop("ALERTS_TOPIC_ARN", None)
-    try:
-        with mock_aws():
-            settings.cache_clear()
-            store.reset()
-            if stream:
-                ensure_table(store.client(), "bench")
-            else:
-                schema = table.table_schema("bench")
-                schema.pop("StreamSpecification")
-                store.client().create_table(**schema)
-            yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        settings.cache_clear()
-        store.reset()
+    with local_aws(BENCH_ENV, stream=stream):
+        yield
 
 
 def _body(events: list[dict[str, Any]]) -> Any:

@@ -104,12 +104,13 @@ def _decimal_bodies(bodies: list[dict[str, Any]]) -> list[Any]:
 
 def measure_current(bodies: list[dict[str, Any]], progress: Any = print) -> dict[str, Any]:
     """The mix through today's ingest, then its stream through the aggregator at `RATE` events/s."""
+    from aiusage.local.aws import local_aws
     from aiusage.local.stream import StreamPoller
-    from benchmarks.run import fresh_table
+    from benchmarks.data import BENCH_ENV
     from functions.aggregator.handler import lambda_handler as aggregator
     from shared import budgets, events, ingest, store, table
 
-    with fresh_table(stream=True):
+    with local_aws(BENCH_ENV, stream=True):
         poller = StreamPoller(os.environ["TABLE_NAME"], aggregator, window=0, embedded=True)
         for budget_id, body in BUDGETS.items():
             budgets.put_budget(budget_id, json.loads(json.dumps(body), parse_float=Decimal), "bench")

@@ -21,7 +21,7 @@ takes one transaction per batch however many users, jobs or batches it holds.
 
 Budgets: a budget generation counts, here, the records written (stamped) from
 its `live_from` on; the records stamped before it are its backfill's
-(`shared/budgets.py`). After each batch the budgets it touched are evaluated:
+(`shared/budgets/backfill.py`). After each batch the budgets it touched are evaluated:
 threshold and forecast alerts (once each, by dedup key) and `BudgetUtilization`.
 """
 
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared import budgets, events, freshness, store, table
+from shared import budgets, checkpoints, events, freshness, repository, store, table
 from shared.events import UsageEvent
 from shared.models import format_ts
 from shared.rollups import CellDelta, Totals, event_cells
@@ -162,19 +162,19 @@ def apply_batch(shard_id: str, records: Sequence[Mapping[str, Any]], now: dateti
     if not changes:
         return result
     # Read after the batch arrived: a budget written later than this has a `live_from`
-    # after every record here, so none of them is ours to count for it (budgets.put_budget).
+    # after every record here, so none of them is ours to count for it (budgets.changes).
     active = budgets.load_all()
     touched: list[tuple[str, str]] = []
     for _attempt in range(MAX_CHECKPOINT_MOVES):
         try:
             result.applied += finish_pending(shard_id, active, touched, now)
-            seq = store.checkpoint_seq(shard_id)
+            seq = repository.current().checkpoint_seq(shard_id)
             pending = [c for c in changes if c.seq > seq]
             result.skipped = len(changes) - len(pending)
             if not pending:
                 break
             batch = merge(pending, active)
-            store.mark_busy(shard_id, format_ts(now or datetime.now(UTC)))
+            repository.current().mark_busy(shard_id, format_ts(now or datetime.now(UTC)))
             if not _apply_part(shard_id, batch, 1, now):
                 continue  # another delivery moved the checkpoint: look again
             result.applied += 1
@@ -197,11 +197,11 @@ def apply_batch(shard_id: str, records: Sequence[Mapping[str, Any]], now: dateti
 def finish_pending(shard_id: str, active: Sequence[budgets.Budget], touched: list[tuple[str, str]],
                    now: datetime | None = None) -> int:
     """Apply the remaining parts of the shard's pending batch, if any; the transactions committed."""
-    pending = store.pending_batch(shard_id)
+    pending = repository.current().pending_batch(shard_id)
     if pending is None:
         return 0
     batch = Batch(first=Change(pending["first"], "", None, None), last=Change(pending["last"], "", None, None),
-                  parts=[{}] + store.decode_parts(pending["parts"]), through=events.parse_ts(pending["through"]),
+                  parts=[{}] + checkpoints.decode_parts(pending["parts"]), through=events.parse_ts(pending["through"]),
                   touched=[tuple(t) for t in json.loads(pending["touched"])], records=int(pending["records"]))
     applied = 0
     for part in range(int(pending["done"]) + 1, len(batch.parts) + 1):
@@ -214,7 +214,7 @@ def finish_pending(shard_id: str, active: Sequence[budgets.Budget], touched: lis
 
 def _apply_part(shard_id: str, batch: Batch, part: int, now: datetime | None) -> bool:
     now = now or datetime.now(UTC)
-    return store.apply_part(store.BatchPart(
+    return repository.current().apply_part(checkpoints.BatchPart(
         shard_id=shard_id, part=part, parts=len(batch.parts), first=batch.first.seq, last=batch.last.seq,
         deltas=batch.parts[part - 1], through=format_ts(batch.through), applied_at=format_ts(now),
         expires_at=int((now + CHECKPOINT_RETENTION).timestamp()), records=batch.records,
@@ -223,7 +223,7 @@ def _apply_part(shard_id: str, batch: Batch, part: int, now: datetime | None) ->
 
 def _checkpoint_seq_or_none(shard_id: str) -> str | None:
     try:
-        return store.checkpoint_seq(shard_id)
+        return repository.current().checkpoint_seq(shard_id)
     except Exception:  # noqa: BLE001 - DynamoDB is failing: retry the whole batch
         return None
 

@@ -1,6 +1,6 @@
 """Alerts: stored exactly once by a dedup key, published to the alerts SNS topic, listed by time.
 
-Budget thresholds and forecasts (`shared/budgets.py`) and CloudWatch alarm
+Budget thresholds and forecasts (`shared/budgets/status.py`) and CloudWatch alarm
 notifications (`functions/notifier`) all come through `raise_alert`: the
 conditional put on `ALERT#<dedup_key>` is what makes "one alert per (budget,
 period, threshold)" hold under concurrent writers, and only the writer that
@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from shared import store, table
+from shared import periods, repository, table
 from shared.config import settings
 from shared.errors import ValidationFailed
 from shared.models import format_ts, parse_timestamp, query_values
@@ -51,7 +51,7 @@ def raise_alert(dedup_key: str, alert_type: str, fields: dict[str, Any], *, subj
     item = {**table.alert_key(dedup_key), **table.alert_listing(created_at, dedup_key), "item_type": "alert",
             "alert": json.dumps(alert, default=str, separators=(",", ":")), "alert_type": alert_type,
             "budget_id": fields.get("budget_id")}
-    if not store.put(item, if_absent=True):
+    if not repository.current().put(item, if_absent=True):
         return None
     if publish_it:
         publish(subject, alert)
@@ -75,15 +75,11 @@ def list_alerts(since: str | None = None, alert_type: str | None = None, budget_
         raise ValidationFailed.at(["query", "type"], f"must be one of {', '.join(ALERT_TYPES)}")
     if start > now:
         return []
-    months = []
-    month = start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    while month <= now:
-        months.append(month.strftime("%Y-%m"))
-        month = (month + timedelta(days=32)).replace(day=1)
+    months = periods.months_between(start.date(), now.date())
     alerts: list[dict[str, Any]] = []
     lower = format_ts(start)
     for m in reversed(months):
-        for item in store.query_all(table.alerts_partition(m), index=table.GSI_LISTINGS, forward=False,
+        for item in repository.current().query(table.alerts_partition(m), index=table.GSI_LISTINGS, forward=False,
                                     sk_between=(lower, "\uffff")):
             if alert_type and item.get("alert_type") != alert_type:
                 continue

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared import store, table
+from shared import repository, store, table
 from shared.config import settings
 from shared.events import parse_ts
 from shared.models import EARLIEST, format_ts
@@ -31,7 +31,7 @@ def aggregated_through(now: datetime | None = None, stats: store.ReadStats | Non
     bound = timedelta(seconds=s.write_bound_seconds)
     quiet = bound + timedelta(seconds=s.stream_latency_seconds)
     through = now - quiet
-    for item in store.query_all(table.CHECKPOINTS_LISTING, index=table.GSI_LISTINGS, stats=stats):
+    for item in repository.current().query(table.CHECKPOINTS_LISTING, index=table.GSI_LISTINGS, stats=stats):
         busy = "busy_since" in item or "pending" in item
         if busy or now - parse_ts(item.get("applied_at") or item["busy_since"]) < quiet:
             last = parse_ts(item["through"]) if "through" in item else EARLIEST

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import events, pricing, store, telemetry
+from shared import event_writes, events, pricing, repository, telemetry
 from shared.config import settings
 from shared.errors import ValidationFailed
 from shared.events import UsageEvent
@@ -32,6 +32,7 @@ from shared.models import (
     parse,
 )
 from shared.money import usd
+from shared.retry import retrying
 from shared.usage import UsageShapeError, claude_code_run, normalise_usage
 
 GITHUB_CLAIMS = ("repository", "run_id", "run_attempt", "workflow", "workflow_ref", "actor", "sha", "event_name")
@@ -210,24 +211,20 @@ def _put(e: UsageEvent, retention_days: int) -> Outcome:
     it wrote itself: one of its own stamps tells it apart from a duplicate.
     """
     stamps: list[datetime] = []
-    for attempt in range(1, PUT_ATTEMPTS + 1):
+
+    def attempt(_: int) -> tuple[datetime, dict[str, Any] | None]:
         stamp = datetime.now(UTC)
         stamps.append(stamp)
         e.received_at = e.written_at = stamp
-        try:
-            found = store.put_event(events.to_item(e, retention_days))
-        except Exception as exc:
-            if attempt < PUT_ATTEMPTS and store.is_transient(exc):
-                store.backoff(attempt)
-                continue
-            raise
-        if found is None:
-            return Outcome("created", e, stamp)
-        stored = events.from_item(found)
-        if stored.received_at in stamps:
-            return Outcome("created", stored, stored.received_at)
-        return Outcome("duplicate" if stored.content_hash == e.content_hash else "conflict", stored)
-    raise AssertionError("unreachable")
+        return stamp, repository.current().put_event(events.to_item(e, retention_days))
+
+    stamp, found = retrying(attempt, retry_on=event_writes.is_transient, attempts=PUT_ATTEMPTS)
+    if found is None:
+        return Outcome("created", e, stamp)
+    stored = events.from_item(found)
+    if stored.received_at in stamps:
+        return Outcome("created", stored, stored.received_at)
+    return Outcome("duplicate" if stored.content_hash == e.content_hash else "conflict", stored)
 
 
 def _first_of_each_id(prepared: list[UsageEvent]) -> list[UsageEvent]:

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator, model_validator
 
 from shared.money import MAX_PLACES, decimal_text
+from shared.periods import PeriodKind
 
 EVENT_ID_PATTERN = r"^[A-Za-z0-9._:@/-]{1,128}$"
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
@@ -381,7 +382,6 @@ def pydantic_details(exc: Any, prefix: tuple[Any, ...] = ()) -> list[dict[str, A
 
 # --- budgets -----------------------------------------------------------------------
 
-Period = Literal["daily", "weekly", "monthly", "quarterly", "yearly", "total"]
 Action = Literal["warn", "block", "degrade", "queue"]
 
 
@@ -404,7 +404,7 @@ class BudgetIn(_Input):
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     scope: BudgetScope = Field(default_factory=BudgetScope)
-    period: Period
+    period: PeriodKind
     timezone: str = "UTC"
     anchor_day: Annotated[StrictInt, Field(ge=1, le=28)] = 1
     limit_usd: Annotated[Decimal, Field(gt=0, le=MAX_USD * MAX_COUNT, allow_inf_nan=False, max_digits=38)] | None = None

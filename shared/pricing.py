@@ -26,7 +26,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from shared import store, table
+from shared import repository, store, table
 from shared.errors import ValidationFailed
 from shared.events import UsageEvent
 from shared.models import SLUG, Counts, PriceOverrideIn, format_ts, query_values
@@ -235,7 +235,7 @@ def load_overrides(services: set[str]) -> list[PriceOverride]:
     return [
         override_of_item(item)
         for service in sorted(services)
-        for item in store.query_all(table.price_partition(service), consistent=True)
+        for item in repository.current().query(table.price_partition(service), consistent=True)
     ]
 
 
@@ -289,7 +289,7 @@ def price_view(service: str | None, model: str | None, operation: str | None, no
         return {"prices": [effective_price(service, model or "", (operation or "completion").lower(), now)]}
     services = {service} if service else None
     overrides = (load_overrides(services) if services else
-                 [override_of_item(i) for i in store.query_all(table.PRICES_LISTING, index=table.GSI_LISTINGS)])
+                 [override_of_item(i) for i in repository.current().query(table.PRICES_LISTING, index=table.GSI_LISTINGS)])
     per_request = [
         {"service": svc, "operation": op, "per_request": float(price), "source": SOURCE_PER_REQUEST,
          "version": PER_REQUEST_VERSION}

@@ -13,10 +13,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from shared import events, pricing, store, table
+from shared import event_writes, events, periods, pricing, store, table
 from shared.errors import ValidationFailed
 from shared.events import UsageEvent
 from shared.models import RepriceIn, format_ts, parse
+from shared.retry import retrying
 
 MAX_RANGE_DAYS = 400
 UPDATE_ATTEMPTS = 6
@@ -37,14 +38,12 @@ def reprice_unpriced(start: date, end: date) -> dict[str, Any]:
     bounds = table.time_sort_bounds(f"{start.isoformat()}T", f"{(end + timedelta(days=1)).isoformat()}T")
     examined = repriced = 0
     overrides: dict[str, list[pricing.PriceOverride]] = {}
-    month = start.replace(day=1)
-    while month <= end:
+    for month in periods.months_between(start, end):
         for shard in table.shard_range(table.EVENT_INDEX_SHARDS):
-            for item in store.query_all(table.unpriced_partition(month.strftime("%Y-%m"), shard),
+            for item in store.query_all(table.unpriced_partition(month, shard),
                                         index=table.GSI_LISTINGS, sk_between=bounds):
                 examined += 1
                 repriced += _reprice_one(events.from_item(item), overrides)
-        month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
     return {"examined": examined, "repriced": repriced, "still_unpriced": examined - repriced}
 
 
@@ -60,21 +59,17 @@ def _reprice_one(e: UsageEvent, overrides: dict[str, list[pricing.PriceOverride]
                               "repriced_from": {"cost_usd": before_cost or 0, "credits": before_credits}}
     if e.credits is not None:
         values["credits"] = e.credits
-    stamps = []
-    for attempt in range(1, UPDATE_ATTEMPTS + 1):
+    stamps: list[str] = []
+
+    def attempt(_: int) -> bool:
         # Stamped before each attempt, like an ingest put (the write bound of shared/aggregation.py).
         values["written_at"] = format_ts(datetime.now(UTC))
         stamps.append(values["written_at"])
-        try:
-            if store.update_event(table.event_key(e.event_id), values, remove=("GSI2PK", "GSI2SK"),
-                                  if_equal=("cost_source", "unpriced")):
-                return True
-        except Exception as exc:
-            if attempt < UPDATE_ATTEMPTS and store.is_transient(exc):
-                store.backoff(attempt)
-                continue
-            raise
-        # Priced already: by an attempt of ours whose answer was lost, or by a concurrent reprice.
-        now = store.get(table.event_key(e.event_id)) or {}
-        return attempt > 1 and now.get("written_at") in stamps
-    return False
+        return event_writes.update_event(table.event_key(e.event_id), values, remove=("GSI2PK", "GSI2SK"),
+                                  if_equal=("cost_source", "unpriced"))
+
+    if retrying(attempt, retry_on=event_writes.is_transient, attempts=UPDATE_ATTEMPTS):
+        return True
+    # Priced already: by an attempt of ours whose answer was lost, or by a concurrent reprice.
+    now = store.get(table.event_key(e.event_id)) or {}
+    return len(stamps) > 1 and now.get("written_at") in stamps

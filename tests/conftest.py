@@ -5,7 +5,6 @@ and an API client that runs requests through the same gateway emulation as `aius
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,9 @@ TEST_ENV = {
 }
 
 
+TEST_TOPIC = "aiusage-test-alerts"
+
+
 def fixture_json(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text())
 
@@ -39,28 +41,10 @@ def fixture_json(name: str) -> Any:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A fresh moto account with the aiusage table (built from shared/table.py) and an alerts topic."""
-    from moto import mock_aws
+    from aiusage.local.aws import local_aws
 
-    from aiusage.local import moto_dynamodb
-    from aiusage.local.aws import ensure_table, ensure_topic
-    from shared import store
-    from shared.config import settings
-
-    moto_dynamodb.install()
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "DYNAMODB_ENDPOINT", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in TEST_ENV.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        import boto3
-
-        monkeypatch.setenv("ALERTS_TOPIC_ARN", ensure_topic(boto3.client("sns"), "aiusage-test-alerts"))
-        settings.cache_clear()
-        store.reset()
-        ensure_table(store.client(), os.environ["TABLE_NAME"])
+    with local_aws(TEST_ENV, topic=TEST_TOPIC, patch=monkeypatch):
         yield
-    settings.cache_clear()
-    store.reset()
 
 
 class Api:

@@ -4,12 +4,17 @@ The table is created from `shared/table.py`, the same schema the CDK stack
 deploys. Fake credentials and region are set in this process's environment so
 every boto3 client the handlers build talks to the embedded server. CloudWatch
 is the same moto server: budgets get their alarms there, as they do in AWS.
+
+`local_aws()` is the in-process variant without a server (moto's `mock_aws`):
+the one setup of the tests' fixtures and the benchmarks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
 
 from shared import table
 
@@ -43,6 +48,70 @@ class EmbeddedAws:
 
     def stop(self) -> None:
         self._server.stop()
+
+
+# What must not leak into an in-process moto account from the caller's environment.
+OUTSIDE_ENDPOINTS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "DYNAMODB_ENDPOINT", "AWS_PROFILE",
+                     "ALERTS_TOPIC_ARN")
+
+
+class EnvPatch(Protocol):
+    """What `local_aws` needs to change the environment (pytest's MonkeyPatch has it)."""
+
+    def setenv(self, name: str, value: str) -> None: ...
+
+    def delenv(self, name: str, raising: bool = ...) -> None: ...
+
+
+@contextlib.contextmanager
+def local_aws(env: Mapping[str, str], *, topic: str | None = None, stream: bool = True,
+              patch: EnvPatch | None = None) -> Iterator[None]:
+    """A fresh in-process moto account (`mock_aws`, with `moto_dynamodb` installed) holding the table.
+
+    `env` must name TABLE_NAME (and the fake credentials and region); it replaces any endpoint
+    or profile of the caller's environment. `topic`: also an SNS topic of that name, as
+    ALERTS_TOPIC_ARN. `stream=False`: the table without its stream (bulk loads, where moto
+    would keep a stream record of every item). The environment is restored afterwards, or,
+    given a `patch` (a test's monkeypatch), changed through it so that it undoes the change.
+    """
+    from moto import mock_aws
+
+    from aiusage.local import moto_dynamodb
+    from shared import store
+    from shared.config import settings
+
+    moto_dynamodb.install()
+    saved = dict(os.environ) if patch is None else None
+    setenv = os.environ.__setitem__ if patch is None else patch.setenv
+    for name in OUTSIDE_ENDPOINTS:
+        if patch is None:
+            os.environ.pop(name, None)
+        else:
+            patch.delenv(name, raising=False)
+    for name, value in env.items():
+        setenv(name, value)
+    try:
+        with mock_aws():
+            if topic is not None:
+                import boto3
+
+                setenv("ALERTS_TOPIC_ARN", ensure_topic(boto3.client("sns"), topic))
+            settings.cache_clear()
+            store.reset()
+            name = os.environ["TABLE_NAME"]
+            if stream:
+                ensure_table(store.client(), name)
+            else:
+                schema = table.table_schema(name)
+                schema.pop("StreamSpecification")
+                store.client().create_table(**schema)
+            yield
+    finally:
+        if saved is not None:
+            os.environ.clear()
+            os.environ.update(saved)
+        settings.cache_clear()
+        store.reset()
 
 
 def use_local_aws(endpoint: str, dynamodb_endpoint: str | None = None) -> None:

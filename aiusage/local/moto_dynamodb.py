@@ -27,7 +27,10 @@ Two things moto does differently from DynamoDB matter to a ledger:
   (a few hundred bytes each), so a local stream poller grew memory without
   bound. Here the iterator a GetRecords used is forgotten once it answered.
 
-`install()` patches moto's classes in this process; it is idempotent.
+`install()` patches moto's classes in this process; it is idempotent. The
+patches reach into moto's internals, so `install()` first checks that the
+installed moto is one they were tested with (`TESTED_MOTO`) and fails with
+`UnsupportedMoto`, saying what to do, when it is not.
 
 Contention mode (`enable_contention`, `aiusage serve --contention`, the
 contention tests): moto applies one request at a time, so on its own it never
@@ -62,6 +65,36 @@ _QUERY = threading.local()  # the partition the running Query asks for
 _APPLYING = threading.local()  # set while a transaction applies its items (charged as the transaction)
 _INDEX_MAPS: dict[tuple[int, str], tuple[int, dict[Any, list[Any]]]] = {}
 CONTENTION_ENV = "AIUSAGE_LOCAL_CONTENTION"  # e.g. "hold_ms=20,key_wcu=100"
+TESTED_MOTO = ((5, 2, 0), (5, 3, 0))  # [from, below): the moto releases these patches are tested with
+
+
+class UnsupportedMoto(RuntimeError):
+    """The installed moto is not one the patches of this module were tested with."""
+
+
+def _release(version: str) -> tuple[int, int, int]:
+    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", version)
+    if match is None:
+        raise UnsupportedMoto(f"cannot read the moto version {version!r}")
+    major, minor, patch = match.groups()
+    return int(major), int(minor), int(patch or 0)
+
+
+def check_moto_version(version: str | None = None) -> str:
+    """The installed moto's version, if the patches were tested with it; else `UnsupportedMoto`."""
+    if version is None:
+        from importlib.metadata import version as installed
+
+        version = installed("moto")
+    low, high = TESTED_MOTO
+    if not low <= _release(version) < high:
+        tested = f">={'.'.join(map(str, low))},<{'.'.join(map(str, high))}"
+        raise UnsupportedMoto(
+            f"moto {version} is installed, but aiusage's local DynamoDB (aiusage/local/moto_dynamodb.py) patches "
+            f"moto's internals and is tested with moto{tested} only. Install a tested release "
+            f"(pip install 'moto{tested}', as constraints.txt pins it), or re-test the patches with this one "
+            f"and widen TESTED_MOTO.")
+    return version
 
 
 @dataclass
@@ -119,6 +152,7 @@ def install() -> None:
     global _INSTALLED
     if _INSTALLED:
         return
+    check_moto_version()
     from moto.dynamodb.models import DynamoDBBackend
 
     from moto.dynamodb.models.table import Table

@@ -6,7 +6,6 @@ recording it through the API costs seconds in moto, and these tests only read it
 
 from __future__ import annotations
 
-import os
 import statistics
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import FIXTURES, TEST_ENV, Api, fixture_json
+from tests.conftest import FIXTURES, TEST_ENV, TEST_TOPIC, Api, fixture_json
 
 SNAPSHOT = FIXTURES / "report-daily-2026-11-15.md"
 D = Decimal
@@ -27,33 +26,14 @@ def usage_events():
 @pytest.fixture(scope="module")
 def recorded() -> Iterator[Api]:
     """The `aws` + `api` fixtures of tests/conftest.py, once per module, with the data set recorded."""
-    from moto import mock_aws
-
-    from aiusage.local import moto_dynamodb
-    from aiusage.local.aws import ensure_table, ensure_topic
-    from shared import store
-    from shared.config import settings
+    from aiusage.local.aws import local_aws
     from shared.keys import create_key
 
-    moto_dynamodb.install()
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "DYNAMODB_ENDPOINT", "AWS_PROFILE"):
-            env.delenv(name, raising=False)
-        for name, value in TEST_ENV.items():
-            env.setenv(name, value)
-        with mock_aws():
-            import boto3
-
-            env.setenv("ALERTS_TOPIC_ARN", ensure_topic(boto3.client("sns"), "aiusage-test-alerts"))
-            settings.cache_clear()
-            store.reset()
-            ensure_table(store.client(), os.environ["TABLE_NAME"])
-            api = Api(create_key("test admin", ["admin"])["key"])
-            answer = api.post("/ai_usage", {"events": usage_events()})
-            assert answer.status == 200 and answer.json()["accepted"] == len(usage_events()), answer
-            yield api
-    settings.cache_clear()
-    store.reset()
+    with pytest.MonkeyPatch.context() as patch, local_aws(TEST_ENV, topic=TEST_TOPIC, patch=patch):
+        api = Api(create_key("test admin", ["admin"])["key"])
+        answer = api.post("/ai_usage", {"events": usage_events()})
+        assert answer.status == 200 and answer.json()["accepted"] == len(usage_events()), answer
+        yield api
 
 
 def generate(api, kind, period):

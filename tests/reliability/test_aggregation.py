@@ -82,12 +82,12 @@ def test_a_half_failed_batch_is_retried_and_completed_from_its_stored_parts(api,
     """200 events with as many users and projects need more than one transaction: the first applies its part
     and stores the rest as the shard's pending batch; the second fails. The batch is reported failed from its
     first record; the retry finishes the stored parts, and counts nothing twice."""
-    from shared import store
+    from shared import checkpoints
 
     events = [event(n, user_id=f"user-{n}", project=f"project-{n}") for n in range(200)]
     post(api, events)
     records = stream_records()
-    real = store.apply_part
+    real = checkpoints.apply_part
     parts = []
 
     def second_part_fails(part):
@@ -96,15 +96,15 @@ def test_a_half_failed_batch_is_retried_and_completed_from_its_stored_parts(api,
             raise RuntimeError("throttled beyond its retries")
         return real(part)
 
-    monkeypatch.setattr(store, "apply_part", second_part_fails)
+    monkeypatch.setattr(checkpoints, "apply_part", second_part_fails)
     answer = deliver(records)
     assert answer["batchItemFailures"] == [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]
     assert parts == [1, 2]
-    assert store.pending_batch(SHARD)["done"] == 1
-    monkeypatch.setattr(store, "apply_part", real)
+    assert checkpoints.pending_batch(SHARD)["done"] == 1
+    monkeypatch.setattr(checkpoints, "apply_part", real)
     # Lambda retries from the failed record (the whole batch, and whatever came after it).
     assert deliver(records)["batchItemFailures"] == []
-    assert store.pending_batch(SHARD) is None
+    assert checkpoints.pending_batch(SHARD) is None
     assert totals(api) == expected(events)
     assert deliver(records)["batchItemFailures"] == []
     assert totals(api) == expected(events)
@@ -112,12 +112,12 @@ def test_a_half_failed_batch_is_retried_and_completed_from_its_stored_parts(api,
 
 @pytest.mark.parametrize("redelivery", ["whole batch", "bisected"])
 def test_an_aggregator_killed_mid_batch_is_exact_after_the_retry(api, monkeypatch, redelivery):
-    from shared import store
+    from shared import checkpoints
 
     events = [event(n, user_id=f"user-{n}") for n in range(240)]
     post(api, events)
     records = stream_records()
-    real = store.apply_part
+    real = checkpoints.apply_part
     calls = []
 
     def dies_after_its_first_transaction(part):
@@ -125,12 +125,12 @@ def test_an_aggregator_killed_mid_batch_is_exact_after_the_retry(api, monkeypatc
         calls.append(part.parts)
         raise SystemExit("the instance was killed")  # not an error the handler may catch
 
-    monkeypatch.setattr(store, "apply_part", dies_after_its_first_transaction)
+    monkeypatch.setattr(checkpoints, "apply_part", dies_after_its_first_transaction)
     with pytest.raises(SystemExit):
         deliver(records)
     assert calls[0] > 1  # the batch needed more than one transaction; one is applied, the rest stored
-    assert store.pending_batch(SHARD)["done"] == 1
-    monkeypatch.setattr(store, "apply_part", real)
+    assert checkpoints.pending_batch(SHARD)["done"] == 1
+    monkeypatch.setattr(checkpoints, "apply_part", real)
     if redelivery == "whole batch":
         assert deliver(records)["batchItemFailures"] == []
     else:  # BisectBatchOnFunctionError: the halves, one after the other
@@ -143,7 +143,7 @@ def test_an_aggregator_killed_mid_batch_is_exact_after_the_retry(api, monkeypatc
 def test_a_record_needing_more_than_one_transaction_is_applied_in_parts_exactly_once(api, monkeypatch):
     """120 budgets count every event: even one record moves more than 100 items, so it is applied in parts
     (the pending batch); a crash between two parts loses nothing and counts nothing twice."""
-    from shared import budgets, store
+    from shared import budgets, checkpoints
 
     for n in range(120):
         budgets.put_budget(f"b{n:03d}", {"period": "total", "limit_usd": 1000, "thresholds": [0.99]}, "test")
@@ -151,7 +151,7 @@ def test_a_record_needing_more_than_one_transaction_is_applied_in_parts_exactly_
     events = [event(n) for n in range(3)]
     post(api, events)
     records = stream_records()
-    real = store.apply_part
+    real = checkpoints.apply_part
     calls = []
 
     def dies_after_the_first_part(part):
@@ -161,10 +161,10 @@ def test_a_record_needing_more_than_one_transaction_is_applied_in_parts_exactly_
             raise SystemExit("killed between two parts of one record")
         return applied
 
-    monkeypatch.setattr(store, "apply_part", dies_after_the_first_part)
+    monkeypatch.setattr(checkpoints, "apply_part", dies_after_the_first_part)
     with pytest.raises(SystemExit):
         deliver(records)
-    monkeypatch.setattr(store, "apply_part", real)
+    monkeypatch.setattr(checkpoints, "apply_part", real)
     assert deliver(records)["batchItemFailures"] == []
     assert deliver(records)["batchItemFailures"] == []
     assert totals(api) == expected(events)

@@ -118,10 +118,10 @@ class Faults:
 def faults(api, monkeypatch) -> Faults:
     from botocore.retries import standard
 
-    from shared import store
+    from shared import retry
 
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.001)  # fast retries
-    monkeypatch.setattr(store, "backoff", lambda attempt: None)
+    monkeypatch.setattr(retry, "backoff", lambda attempt: None)
     return Faults(monkeypatch)
 
 
