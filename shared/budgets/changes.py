@@ -43,14 +43,18 @@ def put_budget(budget_id: str, body: Any, principal: str, now: datetime | None =
     _validate_id(budget_id)
     parsed = parse_budget(body)
 
+    late = {"created": False, "stored": False}  # a new generation stored after its live_from, and by whom
+
     def attempt(_: int) -> tuple[dict[str, Any], bool]:
         now_ = now or datetime.now(UTC)
         existing, existing_item = load(budget_id)
         definition = definition_text(parsed, parsed.name or budget_id)
-        if existing is not None and existing_item["definition"] == definition:
+        if existing is not None and existing_item["definition"] == definition and not late["stored"]:
             budget_alarms.sync(existing)  # nothing changed; repeating a PUT repairs the alarms
             return budget_json(existing, now_), False
-        counting_changed = existing is None or _counting(json.loads(existing_item["definition"])) != _counting(json.loads(definition))
+        # Our own generation, stored too late to be counted from its live_from, starts over: a new one.
+        counting_changed = late["stored"] or existing is None or (
+            _counting(json.loads(existing_item["definition"])) != _counting(json.loads(definition)))
         item = {**(existing_item or {}), **table.budget_definition_key(budget_id), "item_type": "budget",
                 "budget_id": budget_id, "definition": definition,
                 "created_at": existing.created_at if existing else format_ts(now_), "updated_at": format_ts(now_)}
@@ -59,13 +63,22 @@ def put_budget(budget_id: str, body: Any, principal: str, now: datetime | None =
         b = budget_of_item(item)
         action = "create" if existing is None else (
             "override" if _only_override_changed(existing_item["definition"], definition) else "update")
-        history = _history_item(budget_id, action, principal, now_,
-                                existing.definition_json() if existing else None, b.definition_json())
-        _write(item, existing_item, history, counting_changed)
+        history = None if late["stored"] else _history_item(
+            budget_id, action, principal, now_, existing.definition_json() if existing else None, b.definition_json())
+        try:
+            _write(item, existing_item, history, counting_changed)
+        except StoredLate:
+            late["stored"] = True
+            late["created"] = late["created"] or existing is None
+            raise
         budget_alarms.sync(b)
-        return budget_json(b, now_), existing is None
+        return budget_json(b, now_), existing is None or late["created"]
 
     return until_no_conflict(attempt)
+
+
+class StoredLate(ConditionFailed):
+    """A new generation reached the table after its `live_from`: start another one."""
 
 
 def _start_generation(item: dict[str, Any], generation: int, counting_from: datetime | None) -> None:
@@ -81,7 +94,7 @@ def _start_generation(item: dict[str, Any], generation: int, counting_from: date
     item.pop(BACKFILL_MARKER, None)
 
 
-def _write(item: dict[str, Any], existing_item: dict[str, Any] | None, history: dict[str, Any],
+def _write(item: dict[str, Any], existing_item: dict[str, Any] | None, history: dict[str, Any] | None,
            new_generation: bool) -> None:
     """Store a definition (if nobody changed it meanwhile) with its audit entry; `ConditionFailed`: read it again.
 
@@ -91,9 +104,10 @@ def _write(item: dict[str, Any], existing_item: dict[str, Any] | None, history: 
     """
     item = {k: v for k, v in item.items() if v is not None}
     condition = ("updated_at", existing_item["updated_at"]) if existing_item else None
-    repository.current().write_all([Put(item, if_absent=existing_item is None, if_equal=condition), Put(history)])
+    repository.current().write_all([Put(item, if_absent=existing_item is None, if_equal=condition),
+                                     *([Put(history)] if history else [])])
     if new_generation and datetime.now(UTC) >= datetime.fromisoformat(item["live_from"]):
-        raise ConditionFailed("stored after its live_from: start a new generation")
+        raise StoredLate("stored after its live_from: start a new generation")
 
 
 def _counting(definition: dict[str, Any]) -> tuple:

@@ -152,3 +152,36 @@ def test_spend_status_alerts_and_the_check_decision(memory):
         "budget_threshold", "budget_threshold"]
     impact = budgets.estimate_impact({"service": "anthropic"}, Decimal("0.01"))
     assert impact == [{"budget_id": "anth", "remaining_usd": 0.0, "would_exceed": True, "action_on_limit": "block"}]
+
+
+def test_a_new_budget_stored_after_its_live_from_starts_a_new_generation_and_is_still_created(memory, monkeypatch):
+    """A write slower than the fence (a loaded machine, a throttled table) must not keep the late generation:
+    events stamped between its live_from and the moment it landed would be counted by neither the aggregator
+    nor the backfill. The retry starts generation 2 and the answer is still `created` (201), one history entry."""
+    from shared.config import settings
+
+    monkeypatch.setenv("BUDGET_FENCE_SECONDS", "0.2")
+    settings.cache_clear()
+    fence = settings().budget_fence_seconds
+    assert fence == 0.2
+    real = memory.write_all
+    calls = []
+
+    def slow_first_write(writes):
+        calls.append(len(writes))
+        result = real(writes)
+        if len(calls) == 1:
+            import time
+
+            time.sleep(fence + 0.05)  # the write lands after live_from
+        return result
+
+    monkeypatch.setattr(memory, "write_all", slow_first_write)
+    body, created = budgets.put_budget("late", MONTHLY, "alice")
+    assert created is True and calls == [2, 1]  # the retry writes the definition alone, no second history entry
+    stored = stored_budget("late")
+    assert int(stored["generation"]) == 2
+    assert datetime.fromisoformat(stored["live_from"]) > datetime.now(UTC) - timedelta(seconds=fence)
+    assert history_actions("late") == ["create"]
+    again, created = budgets.put_budget("late", MONTHLY, "alice")  # a real repeat still changes nothing
+    assert created is False and int(stored_budget("late")["generation"]) == 2
