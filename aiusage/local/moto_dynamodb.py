@@ -318,8 +318,7 @@ def _transact_serialised() -> Any:
             if any(code is not None for code, _, _ in errors):
                 raise TransactionCanceledException(errors)
             mode = _CONTENTION[0]
-            if mode is not None:
-                _contend(mode, planned)
+            held = _contend(mode, planned) if mode is not None else []
             # 2. Apply, keeping an undo log of just the touched items.
             undo: list[tuple[Any, Any, Any, Any]] = []
             _APPLYING.transaction = True
@@ -334,12 +333,15 @@ def _transact_serialised() -> Any:
                      for i in range(len(transact_items))]) from exc
             finally:
                 _APPLYING.transaction = False
+            if mode is not None:  # a transaction holds its items from its start until a while after it ends
+                _hold(mode, held)
 
     return transact_write_items
 
 
-def _contend(mode: Contention, planned: list[tuple[str, dict[str, Any], Any, Any, Any]]) -> None:
-    """Cancel the transaction if another holds one of its items, or one of its keys is over its rate."""
+def _contend(mode: Contention, planned: list[tuple[str, dict[str, Any], Any, Any, Any]]) -> list[str]:
+    """Cancel the transaction if another holds one of its items, or one of its keys is over its rate;
+    else the items it holds."""
     from moto.dynamodb.exceptions import TransactionCanceledException
 
     now = time.monotonic()
@@ -357,6 +359,14 @@ def _contend(mode: Contention, planned: list[tuple[str, dict[str, Any], Any, Any
     if mode.charge(units, now):
         raise TransactionCanceledException([("ThrottlingError", "Throughput exceeds the current capacity", None)]
                                            + [(None, None, None)] * (len(planned) - 1))
+    _hold(mode, names)
+    return names
+
+
+def _hold(mode: Contention, names: list[str]) -> None:
+    """The items are held for `hold_seconds` from now (measured after moto applied them: on a loaded machine
+    applying a large transaction can itself take longer than the hold)."""
+    now = time.monotonic()
     for name in names:
         mode.held[name] = now + mode.hold_seconds
     if len(mode.held) > 100_000:  # forget what no longer holds

@@ -80,8 +80,8 @@ def event(n: int, variant: int = 0) -> dict:
 @pytest.mark.e2e
 def test_four_instances_under_contention_answer_every_writer_and_count_exactly():
     # 200 users make a batch of a few dozen events more than one transaction: its parts follow each other on
-    # the shard's pending batch within the hold (300 ms), so the aggregator meets conflicts; keys at 60 WCU/s.
-    server = start_server("--workers", "4", "--contention", "hold_ms=300,key_wcu=60",
+    # the shard's pending batch within the hold (500 ms), so the aggregator meets conflicts; keys at 60 WCU/s.
+    server = start_server("--workers", "4", "--contention", "hold_ms=500,key_wcu=60",
                           "--table", f"contention-{uuid.uuid4().hex[:6]}")
     try:
         ids = list(range(600))
