@@ -1,0 +1,80 @@
+"""Query parameters, read at the HTTP edge: what the route signatures validate, turned into typed arguments.
+
+Powertools validates each declared parameter (`Query(...)` in the route
+signatures: type, pattern, bounds) and answers a 400 naming it. What a
+pattern cannot say is checked here, each failure naming its parameter the
+SPEC 3 way (`["query", name]`): dates and ranges, names of breakdowns,
+comma lists of filter values bounded like the stored values they match.
+Empty values count as absent (`?service=` is no filter). `shared/` receives
+dates, lists and numbers, never a query string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from shared.errors import ValidationFailed
+from shared.models import EARLIEST, LATEST_DATE, query_values
+from shared.rollups import AGGREGATION_NAMES
+
+MAX_RANGE_DAYS = 400
+DEFAULT_RANGE_DAYS = 30
+
+
+def known_parameters(app: Any, next_middleware: Callable[[Any], Any]) -> Any:
+    """Route middleware: a query parameter the route does not declare is a 400 (a typo must not widen a query)."""
+    declared = {p.alias for p in app.context["_route"].dependant.query_params}
+    for name in app.current_event.query_string_parameters or {}:
+        if name not in declared:
+            raise ValidationFailed.at(["query", name], "unknown parameter")
+    return next_middleware(app)
+
+
+def parse_date(value: str, name: str) -> date:
+    try:
+        if len(value) != 10:
+            raise ValueError
+        parsed = date.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed.at(["query", name], "must be a date YYYY-MM-DD") from None
+    if not EARLIEST.date() <= parsed <= LATEST_DATE:
+        raise ValidationFailed.at(["query", name], f"must be from {EARLIEST.date()} to {LATEST_DATE}")
+    return parsed
+
+
+def date_range(start_date: str | None, end_date: str | None, *, today: date | None = None) -> tuple[date, date]:
+    """`start_date`..`end_date`, inclusive: default the 30 days ending today, at most 400 days."""
+    today = today or datetime.now(UTC).date()
+    end = parse_date(end_date, "end_date") if end_date else today
+    start = parse_date(start_date, "start_date") if start_date else end - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+    if start > end:
+        raise ValidationFailed.at(["query", "start_date"], "is after end_date")
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise ValidationFailed.at(["query", "end_date"], f"the range is longer than {MAX_RANGE_DAYS} days")
+    return start, end
+
+
+def names(value: str | None, param: str, default: list[str]) -> list[str]:
+    """A comma list of breakdown names (`day,service`), each once, in order; empty means `default`."""
+    if value is None or value.strip() == "":
+        return list(default)
+    found: list[str] = []
+    for raw in value.split(","):
+        name = raw.strip().lower()
+        if name not in AGGREGATION_NAMES:
+            raise ValidationFailed.at(["query", param], f"unknown name {name!r}; use {', '.join(AGGREGATION_NAMES)}")
+        if name not in found:
+            found.append(name)
+    return found
+
+
+def values(name: str, raw: str | None, *, lower: bool = False) -> list[str]:
+    """A filter's comma list of values (each bounded like the stored value), or [] when absent or empty."""
+    return query_values(name, raw, lower=lower) if raw else []
+
+
+def value(name: str, raw: str | None, *, lower: bool = False) -> str | None:
+    """One filter value (bounded like the stored value), or None when absent or empty."""
+    return (query_values(name, raw, lower=lower, many=False) or [None])[0] if raw else None
