@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from shared.errors import ValidationFailed
-from shared.models import EARLIEST, LATEST_DATE, query_values
+from shared.models import EARLIEST, LATEST_DATE, parse_timestamp, query_values
 from shared.rollups import AGGREGATION_NAMES
 
 MAX_RANGE_DAYS = 400
@@ -78,3 +78,13 @@ def values(name: str, raw: str | None, *, lower: bool = False) -> list[str]:
 def value(name: str, raw: str | None, *, lower: bool = False) -> str | None:
     """One filter value (bounded like the stored value), or None when absent or empty."""
     return (query_values(name, raw, lower=lower, many=False) or [None])[0] if raw else None
+
+
+def since(raw: str | None, name: str = "since") -> datetime | None:
+    """RFC 3339 with offset, or YYYY-MM-DD (midnight UTC); None when absent or empty."""
+    if not raw:
+        return None
+    try:
+        return parse_timestamp(raw + "T00:00:00Z" if len(raw) == 10 else raw)
+    except ValueError as exc:
+        raise ValidationFailed.at(["query", name], str(exc)) from None

@@ -156,11 +156,12 @@ def estimate(body: Annotated[EstimateIn, Body()]) -> dict:
     return query.estimate(body)
 
 
-@router.post("/ai_usage/reprice", responses={200: answer("RepriceAnswer", "How many unpriced events got a price")})
-def reprice(body: Annotated[RepriceIn, Body()] = None) -> dict:
+@router.post("/ai_usage/reprice", responses={200: answer("RepriceAnswer", "How many unpriced events got a price")},
+             enable_validation=True)
+def reprice(body: Annotated[RepriceIn, Body()]) -> dict:
     """Price the `unpriced` events of a date range whose price is now known (`admin`).
 
     Every total (cells, budgets) is updated exactly once per repriced event, as the
     aggregator folds the change in (seconds later: see `stats.aggregated_through`).
     """
-    return repricing.reprice_body(json_body(router.current_event.raw_event))
+    return repricing.reprice_unpriced(body.start_date, body.end_date)
