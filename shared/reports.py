@@ -543,19 +543,6 @@ def generate(period: Period, now: datetime | None = None) -> Report:
     return report
 
 
-def generate_requested(body: Any, now: datetime | None = None) -> Report:
-    """`POST /reports {"kind", "period"}`: validate, then generate now."""
-    now = now or datetime.now(UTC)
-    if not isinstance(body, dict):
-        raise ValidationFailed.at(["body"], "must be a JSON object with kind and period")
-    for name in body:
-        if name not in ("kind", "period"):
-            raise ValidationFailed.at(["body", name], "unknown field; give kind and period")
-    if "kind" not in body:
-        raise ValidationFailed.at(["body", "kind"], f"Field required: one of {', '.join(KINDS)}")
-    return generate(requested_period(body.get("kind"), body.get("period"), now), now)
-
-
 def stored_item(kind: str, period: str) -> dict[str, Any]:
     p = parse_period(kind, period, "path")
     item = store.get(table.report_key(p.kind, p.key))
@@ -572,16 +559,9 @@ def stored_markdown(kind: str, period: str) -> str:
     return stored_item(kind, period)["markdown"]
 
 
-def list_reports(kind: str | None = None, limit: str | int | None = None) -> list[dict[str, Any]]:
-    """Stored reports, newest period first (all kinds, or one)."""
-    if kind is not None and kind not in KINDS:
-        raise ValidationFailed.at(["query", "kind"], f"must be one of {', '.join(KINDS)}")
-    if limit is None:
-        count = DEFAULT_LIST_LIMIT
-    elif str(limit).isdigit() and 1 <= int(limit) <= MAX_LIST_LIMIT:
-        count = int(limit)
-    else:
-        raise ValidationFailed.at(["query", "limit"], f"must be an integer from 1 to {MAX_LIST_LIMIT}")
+def list_reports(kind: str | None = None, limit: int = DEFAULT_LIST_LIMIT) -> list[dict[str, Any]]:
+    """Stored reports, newest period first (all kinds, or one; `kind` and `limit` come validated)."""
+    count = limit
     listed = []
     for k in ([kind] if kind else KINDS):
         items, _ = store.query_page(table.report_partition(k), forward=False, limit=count)
