@@ -47,7 +47,10 @@ def _resolve(event: dict[str, Any], context: Any) -> dict[str, Any]:
         text = body_text(event) if method in ("POST", "PUT") else None
     except AiUsageError as exc:
         return errors.gateway_error(errors.status_of(exc), exc.code, exc.message, exc.details)
-    if text is not None and event.get("isBase64Encoded"):
-        event = {**event, "body": text, "isBase64Encoded": False}
+    if text is not None:
+        # Checked above: the body is UTF-8 JSON text under a JSON content type (`text/json` and any case included),
+        # and Powertools reads it as such (it knows `application/json` only).
+        headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+        event = {**event, "body": text, "isBase64Encoded": False, "headers": {**headers, "content-type": "application/json"}}
     app.append_context(principal=principal, github_claims=claims)
     return app.resolve(event, context)
