@@ -141,3 +141,11 @@ def test_every_documented_query_parameter_is_one_the_api_reads(api, route):
         assert answer.status < 500, (route, param, answer)
         details = answer.json()["error"]["details"] if answer.status >= 400 else []
         assert not [d for d in details if d["msg"] == "unknown parameter"], (route, param, answer)
+
+
+def test_the_document_module_never_imports_the_handler():
+    """No import circle: the system route hands its resolver to openapi.document, which imports nothing above it."""
+    script = "import sys, functions.api.openapi, functions.api.routes.system; print('functions.api.handler' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

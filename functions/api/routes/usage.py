@@ -45,6 +45,8 @@ METRIC_COLUMNS = ("cost_usd", "tokens", "input_tokens", "output_tokens", "cache_
                   "api_calls", "events", "unpriced_events")
 
 
+# Not validated by the signature yet: `shared/ingest.py` validates the raw body event by event (one event or a
+# batch, cross-field rules, GitHub claims stamped, content hashed as sent), so the body here only documents it.
 @router.post("/ai_usage", responses={200: answer("RecordAnswer", "Every event is stored (or already was)")})
 def record(body: Annotated[UsageEventIn | UsageBatchIn, Body(description=BODY)] = None) -> dict:
     """Record usage events (`usage:write`).
