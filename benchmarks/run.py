@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -100,9 +100,10 @@ def seed(count: int, days: int, end: datetime) -> float:
 def seed_approach(start: str, end: str) -> dict[str, Any]:
     """The seed system's answer: every raw event of the range through the service/date GSI."""
     from shared import store, table
-    from shared.query import _months, _time_bounds, parse_range
+    from functions.api.params import date_range
+    from shared.query import _months, _time_bounds
 
-    first, last = parse_range(start, end)
+    first, last = date_range(start, end)
     stats = store.ReadStats()
     cost, count = Decimal(0), 0
     services = {"openai", "anthropic", "google", "bedrock", "google_places"}
@@ -120,7 +121,8 @@ def seed_approach(start: str, end: str) -> dict[str, Any]:
 
 
 def measure_reads(sizes: list[int], end: datetime) -> list[dict[str, Any]]:
-    from shared.query import query_usage
+    from functions.api.routes.usage import usage_json
+    from shared.query import UsageQuery, query_usage
 
     rows = []
     for size in sizes:
@@ -132,7 +134,8 @@ def measure_reads(sizes: list[int], end: datetime) -> list[dict[str, Any]]:
                 stop = end.date().isoformat()
                 seed_answer = seed_approach(start, stop)
                 for aggregation in ("day,service", "day,service,model,operation"):
-                    answer = query_usage({"start_date": start, "end_date": stop, "aggregation": aggregation})
+                    answer = usage_json(query_usage(UsageQuery(date.fromisoformat(start), date.fromisoformat(stop),
+                                                               aggregation.split(","), [])))
                     total = Decimal(str(answer["summary"]["total_cost_usd"]))
                     assert abs(total - seed_answer["cost"].quantize(Decimal("0.000001"))) <= Decimal("0.000001"), (
                         total, seed_answer["cost"])

@@ -177,11 +177,12 @@ def simulated_batches(records: list[dict[str, Any]]) -> list[tuple[str, list[dic
 def _check_totals(records: list[dict[str, Any]]) -> None:
     """The aggregated totals equal the sum over the stored events (the benchmark measures a correct run)."""
     from shared import events, store
-    from shared.query import query_usage
+    from functions.api.routes.usage import usage_json
+    from shared.query import UsageQuery, query_usage
 
     stored = [events.from_item(store.from_dynamo(r["dynamodb"]["NewImage"])) for r in records]
     days = sorted({e.ts.date() for e in stored})
-    answer = query_usage({"start_date": days[0].isoformat(), "end_date": days[-1].isoformat()})
+    answer = usage_json(query_usage(UsageQuery(days[0], days[-1], ["day"], [])))
     assert answer["summary"]["events"] == len(stored), answer["summary"]
     total = sum((e.cost_usd or 0 for e in stored), Decimal(0))
     assert Decimal(str(answer["summary"]["total_cost_usd"])) == total.quantize(Decimal("0.000001")), answer["summary"]

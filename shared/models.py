@@ -253,43 +253,6 @@ def content_hash(fields: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(canon(fields)).encode()).hexdigest()[:32]
 
 
-# --- query string values -------------------------------------------------------
-
-# A query value is compared with stored values, so it is bounded like them: a
-# value no event could hold is a 400 naming the parameter, not an empty answer
-# (or a DynamoDB key too long to query). Comma lists hold at most this many values.
-MAX_QUERY_VALUES = 50
-_DIGITS = re.compile(r"^\d{1,16}$")
-QUERY_VALUE_RULES: dict[str, tuple[int, re.Pattern[str] | None, str]] = {
-    "service": (64, SLUG, "a service name: lower case letters, digits and _ . - (at most 64)"),
-    "operation": (64, SLUG, "an operation name: lower case letters, digits and _ . - (at most 64)"),
-    "model": (200, None, "a model name of at most 200 characters"),
-    "user_id": (128, None, "at most 128 characters"),
-    "project": (128, None, "at most 128 characters"),
-    "job_id": (128, None, "at most 128 characters"),
-    "batch_id": (128, None, "at most 128 characters"),
-    "repository": (200, None, "an owner/name repository of at most 200 characters"),
-    "pr_number": (16, _DIGITS, "a pull request number"),
-    "budget_id": (64, re.compile(BUDGET_ID_PATTERN), "a budget id: 1..64 of [A-Za-z0-9._-], starting with a letter or digit"),
-}
-
-
-def query_values(name: str, raw: str, *, lower: bool = False, many: bool = True) -> list[str]:
-    """The values of query parameter `name` (a comma list when `many`), each checked like a stored value."""
-    from shared.errors import ValidationFailed
-
-    max_length, pattern, wanted = QUERY_VALUE_RULES[name]
-    values = [v.strip() for v in raw.split(",")] if many else [raw.strip()]
-    values = list(dict.fromkeys(v.lower() if lower else v for v in values if v))  # a value counts once
-    if len(values) > MAX_QUERY_VALUES:
-        raise ValidationFailed.at(["query", name], f"at most {MAX_QUERY_VALUES} comma-separated values")
-    for value in values:
-        if len(value) > max_length or (pattern is not None and not pattern.match(value)):
-            shown = value if len(value) <= 40 else value[:37] + "..."
-            raise ValidationFailed.at(["query", name], f"{shown!r} is not {wanted}")
-    return values
-
-
 # --- other request bodies -------------------------------------------------------
 
 Scope = Literal["usage:write", "usage:read", "admin"]

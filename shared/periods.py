@@ -1,4 +1,5 @@
-"""Calendar math: the one `Period` (a budget's span of time) and month stepping.
+"""Calendar math: the one `Period` (a budget's span of time), `ReportPeriod` (a report's UTC days) and
+month stepping.
 
 Every module that walks months or asks which period a moment falls in comes
 here, so a month always steps to the 1st of the next one (never by adding 32
@@ -96,3 +97,47 @@ def period_of(kind: str, timezone: str, anchor_day: int, at: datetime) -> Period
     if kind == "yearly":
         return Period(midnight(date(d.year, 1, 1)), midnight(date(d.year + 1, 1, 1)), str(d.year))
     return Period(datetime(1970, 1, 1, tzinfo=UTC).astimezone(tz), None, "total")
+
+
+@dataclass(frozen=True)
+class ReportPeriod:
+    """A report period: its kind and first day (UTC); the rest follows."""
+
+    kind: str
+    start: date
+
+    @property
+    def end(self) -> date:
+        if self.kind == "daily":
+            return self.start
+        if self.kind == "weekly":
+            return self.start + timedelta(days=6)
+        return month_end(self.start)
+
+    @property
+    def key(self) -> str:
+        if self.kind == "daily":
+            return self.start.isoformat()
+        if self.kind == "weekly":
+            year, week, _ = self.start.isocalendar()
+            return f"{year}-W{week:02d}"
+        return self.start.strftime("%Y-%m")
+
+    @property
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+
+    def previous(self) -> ReportPeriod:
+        if self.kind == "daily":
+            return ReportPeriod("daily", self.start - timedelta(days=1))
+        if self.kind == "weekly":
+            return ReportPeriod("weekly", self.start - timedelta(days=7))
+        return ReportPeriod("monthly", (self.start - timedelta(days=1)).replace(day=1))
+
+    @classmethod
+    def containing(cls, kind: str, day: date) -> ReportPeriod:
+        if kind == "daily":
+            return cls(kind, day)
+        if kind == "weekly":
+            return cls(kind, day - timedelta(days=day.weekday()))
+        return cls(kind, day.replace(day=1))

@@ -29,7 +29,7 @@ from typing import Any
 from shared import repository, store, table
 from shared.errors import ValidationFailed
 from shared.events import UsageEvent
-from shared.models import SLUG, Counts, PriceOverrideIn, format_ts, query_values
+from shared.models import SLUG, Counts, PriceOverrideIn, format_ts
 from shared.money import MILLION, ZERO, exact_amount
 from shared.usage import genai_usage
 
@@ -282,9 +282,6 @@ def override_json(o: PriceOverride) -> dict[str, Any]:
 
 def price_view(service: str | None, model: str | None, operation: str | None, now: datetime) -> dict[str, Any]:
     """`GET /prices`: the effective price of a service/model/operation and its source, or the price lists."""
-    service, model, operation = (
-        (query_values(name, value, lower=name != "model", many=False) or [None])[0] if value else None
-        for name, value in (("service", service), ("model", model), ("operation", operation)))
     if service and (model or operation):
         return {"prices": [effective_price(service, model or "", (operation or "completion").lower(), now)]}
     services = {service} if service else None

@@ -16,23 +16,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-import csv
 import hashlib
 import heapq
-import io
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from shared import budgets, events, freshness, pricing, store, table
+from shared import budgets, events, freshness, periods, pricing, store, table
 from shared.errors import ValidationFailed
 from shared.events import UsageEvent
-from shared.models import EARLIEST, LATEST_DATE, Counts, EstimateIn, parse, query_values
+from shared.models import Counts, EstimateIn
 from shared.money import ZERO, round_usd, usd
 from shared.rollups import (
-    AGGREGATION_NAMES,
     CELL_NAMES,
     DIMENSION_NAMES,
     TIME_NAMES,
@@ -43,108 +40,48 @@ from shared.rollups import (
     record_of_event,
 )
 
-MAX_RANGE_DAYS = 400
-DEFAULT_RANGE_DAYS = 30
 MAX_RAW_EVENTS = 20_000
 FILTERS = ("service", "model", "operation", "user_id", "project", "job_id", "batch_id", "repository", "pr_number")
 CELL_FILTERS = ("service", "model", "operation")
 DIMENSION_FILTERS = {"user_id": "user", "project": "project", "repository": "repository", "job_id": "job",
                      "batch_id": "batch"}
 REF_FILTERS = ("pr_number",)
-CSV_DEFAULT_GROUP_BY = ["day"]
-METRIC_COLUMNS = ("cost_usd", "tokens", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-                  "api_calls", "events", "unpriced_events")
 
 
 @dataclass
 class UsageQuery:
+    """What `GET /ai_usage` asks: an inclusive date range, breakdowns, cross-tab dimensions and filters
+    (name -> any of these values; `pr_number` needs `repository`)."""
+
     start: date
     end: date
     aggregation: list[str]
     group_by: list[str]
     filters: dict[str, list[str]] = field(default_factory=dict)
-    csv: bool = False
 
     @property
     def names(self) -> set[str]:
         return set(self.aggregation) | set(self.group_by)
 
-    def as_json(self) -> dict[str, Any]:
-        return {"start_date": self.start.isoformat(), "end_date": self.end.isoformat(),
-                "aggregation": self.aggregation, "group_by": self.group_by, "filters": self.filters}
 
+@dataclass
+class UsageAnswer:
+    """The exact answer to a usage query, and what DynamoDB returned for it (`stats`, with freshness)."""
 
-def parse_date(value: str, name: str) -> date:
-    try:
-        if len(value) != 10:
-            raise ValueError
-        parsed = date.fromisoformat(value)
-    except ValueError:
-        raise ValidationFailed.at(["query", name], "must be a date YYYY-MM-DD") from None
-    if not EARLIEST.date() <= parsed <= LATEST_DATE:
-        raise ValidationFailed.at(["query", name], f"must be from {EARLIEST.date()} to {LATEST_DATE}")
-    return parsed
-
-
-def parse_range(start_date: str | None, end_date: str | None, *, today: date | None = None) -> tuple[date, date]:
-    today = today or datetime.now(UTC).date()
-    end = parse_date(end_date, "end_date") if end_date else today
-    start = parse_date(start_date, "start_date") if start_date else end - timedelta(days=DEFAULT_RANGE_DAYS - 1)
-    if start > end:
-        raise ValidationFailed.at(["query", "start_date"], "is after end_date")
-    if (end - start).days + 1 > MAX_RANGE_DAYS:
-        raise ValidationFailed.at(["query", "end_date"], f"the range is longer than {MAX_RANGE_DAYS} days")
-    return start, end
-
-
-def _names(value: str | None, param: str, default: list[str]) -> list[str]:
-    if value is None or value.strip() == "":
-        return list(default)
-    names = []
-    for raw in value.split(","):
-        name = raw.strip().lower()
-        if name not in AGGREGATION_NAMES:
-            raise ValidationFailed.at(["query", param], f"unknown name {name!r}; use {', '.join(AGGREGATION_NAMES)}")
-        if name not in names:
-            names.append(name)
-    return names
-
-
-def parse_usage_query(params: Mapping[str, str]) -> UsageQuery:
-    known = {"start_date", "end_date", "aggregation", "group_by", "format", *FILTERS}
-    for name in params:
-        if name not in known:
-            raise ValidationFailed.at(["query", name], "unknown parameter")
-    start, end = parse_range(params.get("start_date"), params.get("end_date"))
-    fmt = (params.get("format") or "json").lower()
-    if fmt not in ("json", "csv"):
-        raise ValidationFailed.at(["query", "format"], "must be json or csv")
-    filters = {}
-    for name in FILTERS:
-        if params.get(name):
-            values = query_values(name, params[name], lower=name in ("service", "operation"))
-            if values:
-                filters[name] = values
-    if "pr_number" in filters and "repository" not in filters:
-        raise ValidationFailed.at(["query", "repository"], "is required with pr_number")
-    group_by = _names(params.get("group_by"), "group_by", CSV_DEFAULT_GROUP_BY if fmt == "csv" else [])
-    return UsageQuery(start, end, _names(params.get("aggregation"), "aggregation", ["day"]), group_by, filters,
-                      fmt == "csv")
+    query: UsageQuery
+    folded: Folded
+    stats: dict[str, Any]
 
 
 # --- GET /ai_usage ---------------------------------------------------------------------------
 
 
-def query_usage(params: Mapping[str, str]) -> dict[str, Any]:
-    q = parse_usage_query(params)
+def query_usage(q: UsageQuery) -> UsageAnswer:
     stats = store.ReadStats()
     now = datetime.now(UTC)
     fresh = freshness.freshness_json(now, stats)  # read first: the cells are at least this fresh
     folded = aggregate(q, stats)
-    summary_json = folded.summary.summary_json()
-    summary_json["date_range"] = {"start": q.start.isoformat(), "end": q.end.isoformat()}
-    return {"summary": summary_json, "aggregations": folded.aggregations_json(q.aggregation),
-            "rows": folded.rows_json(q.group_by), "query": q.as_json(), "stats": {**stats.as_json(), **fresh}}
+    return UsageAnswer(q, folded, {**stats.as_json(), **fresh})
 
 
 def aggregate(q: UsageQuery, stats: store.ReadStats | None = None) -> Folded:
@@ -155,16 +92,6 @@ def aggregate(q: UsageQuery, stats: store.ReadStats | None = None) -> Folded:
     if dim_filter := _dimension_filter(q):
         return fold(_dimension_records(dim_filter, q, stats), q.aggregation, q.group_by)
     return _from_cells(q, stats)
-
-
-def usage_csv(answer: dict[str, Any]) -> str:
-    buffer = io.StringIO()
-    columns = [*answer["query"]["group_by"], *METRIC_COLUMNS]
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in answer["rows"]:
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-    return buffer.getvalue()
 
 
 def _needs_raw_events(q: UsageQuery) -> bool:
@@ -310,7 +237,7 @@ def _service_month_groups(start: date, end: date, services: list[str] | None,
     groups = []
     for month in reversed(list(_months(start, end))):
         month_start = date.fromisoformat(month + "-01")
-        month_end = (month_start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        month_end = periods.month_end(month_start)
         first, last = max(start, month_start), min(end, month_end)
         names = services if services is not None else _services_in(month, first, last, stats)
         groups.append([p for service in names for p in _shards(table.GSI_BY_SERVICE, table.service_month_partition,
@@ -333,26 +260,43 @@ def _services_in(month: str, first: date, last: date, stats: store.ReadStats) ->
 MAX_LISTING_SCAN = 50_000  # items a repository listing may read (and drop) to fill one page
 
 
-def list_events(params: Mapping[str, str]) -> dict[str, Any]:
+@dataclass
+class EventsQuery:
+    """What `GET /ai_usage/events` asks: a date range, at most one of service, job_id, batch_id, pr_number
+    (with repository), optionally a repository, a page size and the previous page's token."""
+
+    start: date
+    end: date
+    service: str | None = None
+    job_id: str | None = None
+    batch_id: str | None = None
+    pr_number: int | None = None
+    repository: str | None = None
+    limit: int = 100
+    next_token: str | None = None
+
+
+@dataclass
+class EventsPage:
+    events: list[UsageEvent]
+    next_token: str | None
+    stats: dict[str, Any]
+
+
+def list_events(q: EventsQuery) -> EventsPage:
     """Stored events newest first, read through the narrowest index the filters allow, merged over
     its shards; `next_token` is opaque (a month position and the last sort key returned)."""
-    known = {"start_date", "end_date", "service", "job_id", "batch_id", "pr_number", "repository", "limit", "next_token"}
-    for name in params:
-        if name not in known:
-            raise ValidationFailed.at(["query", name], "unknown parameter")
-    start, end = parse_range(params.get("start_date"), params.get("end_date"))
-    limit = _limit(params.get("limit"))
-    lo, hi = _time_bounds(start, end)
+    lo, hi = _time_bounds(q.start, q.end)
     stats = store.ReadStats()
-    groups, where = _listing(params, start, end, stats)
-    asked = [start.isoformat(), end.isoformat(), *(params.get(n) for n in ("service", "job_id", "batch_id", "pr_number",
-                                                                          "repository"))]
+    groups, where = _listing(q, stats)
+    asked = [q.start.isoformat(), q.end.isoformat(), q.service, q.job_id, q.batch_id,
+             None if q.pr_number is None else str(q.pr_number), q.repository]
     fingerprint = hashlib.sha256(json.dumps(asked).encode()).hexdigest()[:16]
-    position, boundary = _decode_token(params.get("next_token"), fingerprint)
+    position, boundary = _decode_token(q.next_token, fingerprint)
     found: list[UsageEvent] = []
-    while position < len(groups) and len(found) < limit:
+    while position < len(groups) and len(found) < q.limit:
         top = boundary if boundary is not None else hi
-        page, more = _merge_newest(groups[position], (lo, top), boundary, limit - len(found), where, stats)
+        page, more = _merge_newest(groups[position], (lo, top), boundary, q.limit - len(found), where, stats)
         found.extend(page)
         if more:
             boundary = events.sort_key(found[-1]) if found else boundary
@@ -362,37 +306,26 @@ def list_events(params: Mapping[str, str]) -> dict[str, Any]:
             break
         position, boundary = position + 1, None
     more = position < len(groups)
-    return {
-        "events": [events.to_json(e) for e in found],
-        "next_token": _encode_token(position, boundary, fingerprint) if more else None,
-        "stats": stats.as_json(),
-    }
+    return EventsPage(found, _encode_token(position, boundary, fingerprint) if more else None, stats.as_json())
 
 
-def _listing(params: Mapping[str, str], start: date, end: date,
+def _listing(q: EventsQuery,
              stats: store.ReadStats) -> tuple[list[list[tuple[table.Gsi, str]]], tuple[list[str], str] | None]:
     """The groups of partitions to list, newest group first, and a filter on what they hold."""
-    params = dict(params)
-    for name in ("service", "job_id", "batch_id", "pr_number", "repository"):
-        if params.get(name):  # bounded like the stored values they match
-            params[name] = (query_values(name, params[name], lower=name == "service", many=False) or [""])[0]
-    chosen = [name for name in ("service", "job_id", "batch_id", "pr_number") if params.get(name)]
+    chosen = [name for name in ("service", "job_id", "batch_id", "pr_number") if getattr(q, name) is not None]
     if len(chosen) > 1:
         raise ValidationFailed.at(["query", chosen[1]], f"give one of service, job_id, batch_id, pr_number (got {', '.join(chosen)})")
-    repository = params.get("repository") or None
-    if params.get("pr_number"):
-        if not repository:
+    if q.pr_number is not None:
+        if not q.repository:
             raise ValidationFailed.at(["query", "repository"], "is required with pr_number")
-        if not params["pr_number"].isdigit():
-            raise ValidationFailed.at(["query", "pr_number"], "must be a pull request number")
-        return [_shards(table.GSI_BY_PR, table.pr_partition, repository, int(params["pr_number"]))], None
-    where = (["github", "repository"], repository) if repository else None
-    if params.get("job_id"):
-        return [_shards(table.GSI_BY_JOB, table.job_partition, params["job_id"])], where
-    if params.get("batch_id"):
-        return [_shards(table.GSI_BY_BATCH, table.batch_partition, params["batch_id"])], where
-    services = [params["service"]] if params.get("service") else None
-    return _service_month_groups(start, end, services, stats), where
+        return [_shards(table.GSI_BY_PR, table.pr_partition, q.repository, q.pr_number)], None
+    where = (["github", "repository"], q.repository) if q.repository else None
+    if q.job_id:
+        return [_shards(table.GSI_BY_JOB, table.job_partition, q.job_id)], where
+    if q.batch_id:
+        return [_shards(table.GSI_BY_BATCH, table.batch_partition, q.batch_id)], where
+    services = [q.service] if q.service else None
+    return _service_month_groups(q.start, q.end, services, stats), where
 
 
 def _merge_newest(partitions: list[tuple[table.Gsi, str]], bounds: tuple[str, str], boundary: str | None,
@@ -456,14 +389,6 @@ class _Cursor:
         return events.from_item(self.buffer.pop(0))
 
 
-def _limit(value: str | None) -> int:
-    if value is None:
-        return 100
-    if not value.isdigit() or not 1 <= int(value) <= 1000:
-        raise ValidationFailed.at(["query", "limit"], "must be an integer from 1 to 1000")
-    return int(value)
-
-
 def _encode_token(position: int, boundary: str | None, fingerprint: str) -> str:
     raw = json.dumps({"p": position, "b": boundary, "f": fingerprint}, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
@@ -486,8 +411,7 @@ def _decode_token(token: str | None, fingerprint: str) -> tuple[int, str | None]
 # --- POST /ai_usage/estimate ---------------------------------------------------------------------
 
 
-def estimate(body: Any, now: datetime | None = None) -> dict[str, Any]:
-    request = parse(EstimateIn, body, "estimate request")
+def estimate(request: EstimateIn, now: datetime | None = None) -> dict[str, Any]:
     now = now or datetime.now(UTC)
     overrides = pricing.load_overrides({i.service for i in request.items})
     items, total, unpriced = [], ZERO, 0

@@ -31,7 +31,6 @@ of the rule's and the floor's.
 
 from __future__ import annotations
 
-import calendar
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -43,6 +42,7 @@ from typing import Any
 from shared import alerts, budgets, query, store, table
 from shared.errors import NotFound, ValidationFailed
 from shared.models import EARLIEST, LATEST_DATE, format_ts
+from shared.periods import ReportPeriod, month_end
 from shared.money import ZERO, round_usd, usd
 from shared.rollups import NONE_KEY, Folded, Totals
 
@@ -71,52 +71,8 @@ _MONTHLY = re.compile(r"^(\d{4})-(\d{2})$")
 # --- periods -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Period:
-    """A report period: its kind and first day (UTC); the rest follows."""
-
-    kind: str
-    start: date
-
-    @property
-    def end(self) -> date:
-        if self.kind == "daily":
-            return self.start
-        if self.kind == "weekly":
-            return self.start + timedelta(days=6)
-        return self.start.replace(day=calendar.monthrange(self.start.year, self.start.month)[1])
-
-    @property
-    def key(self) -> str:
-        if self.kind == "daily":
-            return self.start.isoformat()
-        if self.kind == "weekly":
-            year, week, _ = self.start.isocalendar()
-            return f"{year}-W{week:02d}"
-        return self.start.strftime("%Y-%m")
-
-    @property
-    def days(self) -> list[date]:
-        return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
-
-    def previous(self) -> Period:
-        if self.kind == "daily":
-            return Period("daily", self.start - timedelta(days=1))
-        if self.kind == "weekly":
-            return Period("weekly", self.start - timedelta(days=7))
-        return Period("monthly", (self.start - timedelta(days=1)).replace(day=1))
-
-    @classmethod
-    def containing(cls, kind: str, day: date) -> Period:
-        if kind == "daily":
-            return cls(kind, day)
-        if kind == "weekly":
-            return cls(kind, day - timedelta(days=day.weekday()))
-        return cls(kind, day.replace(day=1))
-
-
-def parse_period(kind: Any, key: Any, where: str = "body") -> Period:
-    """`kind` and period key -> Period, or a 400 naming the field (`where` is body, path or query)."""
+def parse_period(kind: Any, key: Any, where: str = "body") -> ReportPeriod:
+    """`kind` and period key -> ReportPeriod, or a 400 naming the field (`where` is body, path or query)."""
     if kind not in KINDS:
         raise ValidationFailed.at([where, "kind"], f"must be one of {', '.join(KINDS)}")
     bad = ValidationFailed.at([where, "period"], f"must be a {kind} period key like {PERIOD_EXAMPLES[kind]}")
@@ -125,11 +81,11 @@ def parse_period(kind: Any, key: Any, where: str = "body") -> Period:
     period = None
     try:
         if kind == "daily" and _DAILY.match(key):
-            period = Period(kind, date.fromisoformat(key))
+            period = ReportPeriod(kind, date.fromisoformat(key))
         elif kind == "weekly" and (m := _WEEKLY.match(key)):
-            period = Period(kind, date.fromisocalendar(int(m[1]), int(m[2]), 1))
+            period = ReportPeriod(kind, date.fromisocalendar(int(m[1]), int(m[2]), 1))
         elif kind == "monthly" and (m := _MONTHLY.match(key)):
-            period = Period(kind, date(int(m[1]), int(m[2]), 1))
+            period = ReportPeriod(kind, date(int(m[1]), int(m[2]), 1))
     except ValueError:
         pass
     if period is None:
@@ -139,14 +95,14 @@ def parse_period(kind: Any, key: Any, where: str = "body") -> Period:
     return period
 
 
-def last_complete_period(kind: str, now: datetime) -> Period:
+def last_complete_period(kind: str, now: datetime) -> ReportPeriod:
     """The period that ended most recently before `now`: yesterday, last ISO week, last month."""
     if kind not in KINDS:
         raise ValidationFailed.at(["kind"], f"must be one of {', '.join(KINDS)}")
-    return Period.containing(kind, now.astimezone(UTC).date()).previous()
+    return ReportPeriod.containing(kind, now.astimezone(UTC).date()).previous()
 
 
-def requested_period(kind: Any, key: Any, now: datetime, where: str = "body") -> Period:
+def requested_period(kind: Any, key: Any, now: datetime, where: str = "body") -> ReportPeriod:
     """The period a caller asked for (default: the last complete one); never one that has not started."""
     if key is None:
         if kind is None:
@@ -197,7 +153,7 @@ class Forecast:
 
 @dataclass
 class Report:
-    period: Period
+    period: ReportPeriod
     generated_at: datetime
     complete: bool
     totals: Totals
@@ -208,7 +164,7 @@ class Report:
     top_jobs: list[tuple[str, Totals]]
     top_repositories: list[tuple[str, Totals]]
     budgets: list[dict[str, Any]]
-    previous: Period
+    previous: ReportPeriod
     previous_cost: Decimal
     anomalies: list[Anomaly]
     forecast: Forecast
@@ -221,7 +177,7 @@ class Report:
         return ((self.totals.cost_usd - self.previous_cost) * 100 / self.previous_cost).quantize(PERCENT, ROUND_HALF_UP)
 
 
-def build_report(period: Period, now: datetime | None = None) -> Report:
+def build_report(period: ReportPeriod, now: datetime | None = None) -> Report:
     """Build the report of `period` from aggregate cells (nothing is stored)."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     today = now.date()
@@ -254,7 +210,7 @@ def build_report(period: Period, now: datetime | None = None) -> Report:
             month=month_start.strftime("%Y-%m"),
             month_to_date=sum((t.cost_usd for d, t in by_day.items() if month_start <= d <= through), ZERO),
             days_elapsed=(through - month_start).days + 1,
-            days_in_month=calendar.monthrange(month_start.year, month_start.month)[1],
+            days_in_month=month_end(month_start).day,
         ),
         stats=stats,
     )
@@ -268,7 +224,7 @@ def _ranked(folded: Folded, name: str, *, top: int | None = None,
     return entries[:top] if top else entries
 
 
-def budgets_at_end(period: Period, now: datetime) -> list[dict[str, Any]]:
+def budgets_at_end(period: ReportPeriod, now: datetime) -> list[dict[str, Any]]:
     """Every budget as it stood when the report's period ended (or now, for a period still running).
 
     Each budget is shown in its own period containing that moment (yesterday's
@@ -523,7 +479,7 @@ def _decimal(value: Any) -> Decimal:
 # --- storing, reading, publishing ----------------------------------------------------------------
 
 
-def generate(period: Period, now: datetime | None = None) -> Report:
+def generate(period: ReportPeriod, now: datetime | None = None) -> Report:
     """Build the report of `period` and store it (JSON and Markdown); regenerating replaces it."""
     report = build_report(period, now)
     body = report_json(report)
@@ -543,19 +499,6 @@ def generate(period: Period, now: datetime | None = None) -> Report:
     return report
 
 
-def generate_requested(body: Any, now: datetime | None = None) -> Report:
-    """`POST /reports {"kind", "period"}`: validate, then generate now."""
-    now = now or datetime.now(UTC)
-    if not isinstance(body, dict):
-        raise ValidationFailed.at(["body"], "must be a JSON object with kind and period")
-    for name in body:
-        if name not in ("kind", "period"):
-            raise ValidationFailed.at(["body", name], "unknown field; give kind and period")
-    if "kind" not in body:
-        raise ValidationFailed.at(["body", "kind"], f"Field required: one of {', '.join(KINDS)}")
-    return generate(requested_period(body.get("kind"), body.get("period"), now), now)
-
-
 def stored_item(kind: str, period: str) -> dict[str, Any]:
     p = parse_period(kind, period, "path")
     item = store.get(table.report_key(p.kind, p.key))
@@ -572,16 +515,9 @@ def stored_markdown(kind: str, period: str) -> str:
     return stored_item(kind, period)["markdown"]
 
 
-def list_reports(kind: str | None = None, limit: str | int | None = None) -> list[dict[str, Any]]:
-    """Stored reports, newest period first (all kinds, or one)."""
-    if kind is not None and kind not in KINDS:
-        raise ValidationFailed.at(["query", "kind"], f"must be one of {', '.join(KINDS)}")
-    if limit is None:
-        count = DEFAULT_LIST_LIMIT
-    elif str(limit).isdigit() and 1 <= int(limit) <= MAX_LIST_LIMIT:
-        count = int(limit)
-    else:
-        raise ValidationFailed.at(["query", "limit"], f"must be an integer from 1 to {MAX_LIST_LIMIT}")
+def list_reports(kind: str | None = None, limit: int = DEFAULT_LIST_LIMIT) -> list[dict[str, Any]]:
+    """Stored reports, newest period first (all kinds, or one; `kind` and `limit` come validated)."""
+    count = limit
     listed = []
     for k in ([kind] if kind else KINDS):
         items, _ = store.query_page(table.report_partition(k), forward=False, limit=count)

@@ -16,17 +16,11 @@ from typing import Any
 from shared import event_writes, events, periods, pricing, store, table
 from shared.errors import ValidationFailed
 from shared.events import UsageEvent
-from shared.models import RepriceIn, format_ts, parse
+from shared.models import format_ts
 from shared.retry import retrying
 
 MAX_RANGE_DAYS = 400
 UPDATE_ATTEMPTS = 6
-
-
-def reprice_body(body: Any) -> dict[str, Any]:
-    """`POST /ai_usage/reprice {"start_date", "end_date"}`."""
-    request = parse(RepriceIn, body, "reprice request")
-    return reprice_unpriced(request.start_date, request.end_date)
 
 
 def reprice_unpriced(start: date, end: date) -> dict[str, Any]:

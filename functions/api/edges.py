@@ -16,14 +16,13 @@ Found"}`; with it, this module answers, without running any route (the
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
 from functions.api.access import PUBLIC, ROUTES
-from functions.api.errors import error_body
+from functions.api.errors import gateway_error
 
 DEFAULT_ROUTE = "$default"
 Resolve = Callable[[dict[str, Any]], dict[str, Any]]
@@ -65,14 +64,14 @@ def answer(event: dict[str, Any], resolve: Resolve) -> dict[str, Any]:
         return {**got, "body": "", "isBase64Encoded": False}
     if routes:
         methods = allowed(path)
-        return _error(405, "method_not_allowed", f"{method} is not allowed on {path}; use {', '.join(methods)}",
-                      {"Allow": ", ".join(methods)})
+        return gateway_error(405, "method_not_allowed", f"{method} is not allowed on {path}; use {', '.join(methods)}",
+                             headers={"Allow": ", ".join(methods)})
     bare = path.rstrip("/")
     if bare and bare != path and routes_at(bare):
         query = event.get("rawQueryString") or ""
         return {"statusCode": 308, "headers": {"Location": bare + (f"?{query}" if query else "")}, "body": "",
                 "isBase64Encoded": False}
-    return _error(404, "not_found", f"no route {method} {path}")
+    return gateway_error(404, "not_found", f"no route {method} {path}")
 
 
 def _as_route(event: dict[str, Any], route_key: str, method: str) -> dict[str, Any]:
@@ -80,7 +79,3 @@ def _as_route(event: dict[str, Any], route_key: str, method: str) -> dict[str, A
     context["http"] = {**(context.get("http") or {}), "method": method}
     return {**event, "routeKey": route_key, "requestContext": context}
 
-
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"statusCode": status, "headers": {"Content-Type": "application/json", **(headers or {})},
-            "body": json.dumps(error_body(code, message)), "isBase64Encoded": False}

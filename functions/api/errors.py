@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -58,15 +59,28 @@ def error_response(status: int, code: str, message: str, details: list[dict[str,
                     body=error_body(code, message, details))
 
 
+def status_of(exc: AiUsageError) -> int:
+    return next((s for cls, s in STATUS.items() if isinstance(exc, cls)), INTERNAL_ERROR)
+
+
+def gateway_error(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None,
+                  headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """The same error as an API Gateway (payload 2.0) answer, for requests answered before the resolver runs."""
+    return {"statusCode": status, "headers": {"Content-Type": "application/json", **(headers or {})},
+            "body": json.dumps(error_body(code, message, details)), "isBase64Encoded": False}
+
+
 def register(app: Any) -> None:
     @app.exception_handler(AiUsageError)
     def _domain(exc: AiUsageError) -> Response:
-        status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 500)
-        return error_response(status, exc.code, exc.message, exc.details)
+        return error_response(status_of(exc), exc.code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)
     def _request_validation(exc: RequestValidationError) -> Response:
-        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "invalid")} for e in exc.errors()]
+        """Every parameter and body the route signatures validate: 400 with SPEC 3's details."""
+        route = app.context.get("_route")
+        body_prefix = _keeps_body_prefix(route)
+        details = [{"loc": _loc(e.get("loc", ()), body_prefix), "msg": _msg(e)} for e in exc.errors()]
         return error_response(400, "validation_error", "invalid request", details)
 
     @app.exception_handler(NotFoundError)
@@ -78,3 +92,22 @@ def register(app: Any) -> None:
         # Logged with its stack trace; the body never carries internals.
         logger.exception("unhandled error")
         return error_response(INTERNAL_ERROR, "internal_error", "internal error; the request id is in the logs")
+
+
+def _keeps_body_prefix(route: Any) -> bool:
+    """Errors inside a body model name the field from the body's root (`["events", 3, "input_tokens"]`, SPEC 3);
+    a body model with `LOC_PREFIX = ("body",)` keeps Powertools' `body` first, as its route always answered."""
+    params = getattr(getattr(route, "dependant", None), "body_params", None) or []
+    return any(getattr(p.field_info.annotation, "LOC_PREFIX", ()) == ("body",) for p in params)
+
+
+def _loc(loc: Any, body_prefix: bool) -> list[Any]:
+    parts = list(loc)
+    if parts[:1] == ["body"] and len(parts) > 1 and not body_prefix:
+        return parts[1:]
+    return parts
+
+
+def _msg(error: dict[str, Any]) -> str:
+    msg = str(error.get("msg", "invalid"))
+    return msg.removeprefix("Value error, ")

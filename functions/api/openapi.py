@@ -11,6 +11,8 @@ tags from the router modules.
 Built lazily, on the first `GET /openapi.json`, then cached: importing this
 module with the response models and building the document take ~100 ms that
 the handler's cold start never pays (`tests/security/test_openapi.py` checks).
+The resolver is passed in (the system route hands over the one that serves
+it), so this module never imports the handler: no import circle.
 
 Regenerate the committed copy after changing a route or a model:
 
@@ -46,10 +48,8 @@ ERROR_NAMES = {400: "ValidationError", 401: "Unauthorized", 403: "Forbidden", 40
 
 
 @lru_cache(maxsize=1)
-def document() -> dict[str, Any]:
-    """The document (built once per process; callers must not change it)."""
-    from functions.api.handler import app
-
+def document(app: Any) -> dict[str, Any]:
+    """The document of the resolver `app` (built once per process; callers must not change it)."""
     generated = json.loads(app.get_openapi_json_schema(title=TITLE, version=API_VERSION, description=DESCRIPTION))
     routes = {(r.method.lower(), r.openapi_path): r for r in (*app._static_routes, *app._dynamic_routes)}
     paths: dict[str, dict[str, Any]] = {}
@@ -85,9 +85,9 @@ def document() -> dict[str, Any]:
     return generated
 
 
-def document_text() -> str:
+def document_text(app: Any) -> str:
     """The document as committed in `docs/openapi.json`."""
-    return json.dumps(document(), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(document(app), indent=2, ensure_ascii=False) + "\n"
 
 
 def _describe(operation: dict[str, Any], func: Any) -> None:
@@ -191,4 +191,6 @@ def _refs(value: Any) -> list[str]:
 if __name__ == "__main__":
     import sys
 
-    sys.stdout.write(document_text())
+    from functions.api.handler import app as _app  # the script's own import: this module never imports the handler
+
+    sys.stdout.write(document_text(_app))

@@ -59,11 +59,11 @@ def _check_depth(value: Any) -> None:
         stack.extend((child, depth + 1) for child in children)
 
 
-def json_body(event: dict[str, Any]) -> Any:
-    """The request's JSON body, or a 4xx naming what is wrong with it."""
+def body_bytes(event: dict[str, Any]) -> bytes | None:
+    """The request's body checked as every route reads it (1 MiB, JSON content type, base64), or None without one."""
     raw = event.get("body")
     if raw is None or raw == "":
-        raise ValidationFailed.at(["body"], "a JSON body is required")
+        return None
     try:
         data = base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else raw.encode("utf-8", "surrogatepass")
     except (binascii.Error, ValueError):
@@ -76,8 +76,23 @@ def json_body(event: dict[str, Any]) -> Any:
         shown = content_type if len(content_type) <= 100 else content_type[:97] + "..."
         raise UnsupportedMediaType(f"header.content-type: must be application/json, not {shown!r}",
                                    [{"loc": ["header", "content-type"], "msg": f"must be application/json, not {shown!r}"}])
+    return data
+
+
+def body_text(event: dict[str, Any]) -> str | None:
+    """`body_bytes` as UTF-8 text (a 400 otherwise)."""
+    data = body_bytes(event)
+    if data is None:
+        return None
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise ValidationFailed.at(["body"], "body is not valid UTF-8") from None
+
+
+def json_body(event: dict[str, Any]) -> Any:
+    """The request's JSON body, or a 4xx naming what is wrong with it."""
+    text = body_text(event)
+    if text is None:
+        raise ValidationFailed.at(["body"], "a JSON body is required")
     return parse_json(text)

@@ -184,3 +184,23 @@ def test_internal_errors_carry_no_internals(api, monkeypatch, caplog):
     # The stack trace goes to the logs (with the request id), never to the caller.
     logged = [r for r in caplog.records if r.levelno == logging.ERROR and r.exc_info]
     assert [r.exc_info[0] for r in logged] == [RuntimeError]
+
+
+def test_authorization_comes_before_validation(api, key_with):
+    """Routes validate their parameters and bodies, but a caller without a credential or the scope gets
+    401/403 for an invalid request too, never a 400 describing a request it may not make."""
+    invalid = [("GET", "/ai_usage", {"start_date": "2026-13-01", "servce": "x"}, None, READ),
+               ("GET", "/alerts", {"limit": "0"}, None, READ),
+               ("POST", "/ai_usage/estimate", None, {"items": []}, READ),
+               ("POST", "/keys", None, {"name": ""}, ADMIN),
+               ("POST", "/reports", None, ["daily"], ADMIN),
+               ("PUT", "/prices/openai/m1", None, {}, ADMIN)]
+    reader = key_with(READ)
+    for method, path, query, body, scope in invalid:
+        assert_error_shape(api.call(method, path, query=query, body=body, key=None), 401, "unauthorized")
+        if scope == ADMIN:
+            assert_error_shape(api.call(method, path, query=query, body=body, key=reader), 403, "forbidden")
+        # With the scope, each is indeed invalid: a 400 naming what is wrong.
+        answer = api.call(method, path, query=query, body=body)
+        assert_error_shape(answer, 400, "validation_error")
+        assert answer.json()["error"]["details"][0]["loc"], answer

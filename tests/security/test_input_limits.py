@@ -195,3 +195,13 @@ def test_query_values_at_the_limits_are_answered(api):
     assert within.json()["query"]["filters"]["service"] == ["openai"] + [f"s{n}" for n in range(48)]
     assert api.get("/ai_usage/events", job_id="j" * 128).json()["events"] == []
     assert api.get("/prices", service="openai", model="gpt-4o").json()["prices"][0]["source"] == "genai-prices"
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/json", "Application/JSON; charset=utf-8"])
+def test_every_json_content_type_is_read_as_json(api, content_type):
+    """The body check accepts these; the routes whose signatures validate the body read them as JSON too."""
+    headers = {"content-type": content_type}
+    created = api.call("POST", "/keys", raw=json.dumps({"name": "k", "scopes": ["usage:read"]}).encode(), headers=headers)
+    assert created.status == 201, created
+    recorded = api.call("POST", "/ai_usage", raw=json.dumps({**EVENT, "event_id": "ct-1"}).encode(), headers=headers)
+    assert recorded.status == 200, recorded

@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 
 from shared.errors import ValidationFailed
+from shared.periods import ReportPeriod
 from shared.reports import (
     RULE_SIGMA,
     RULE_TWICE_MEAN,
-    Period,
     find_anomalies,
     last_complete_period,
     money_text,
@@ -81,9 +81,9 @@ def test_requested_period_refuses_one_that_has_not_started():
 
 def test_period_containing_a_day():
     day = date(2026, 11, 19)  # a Thursday
-    assert Period.containing("weekly", day).key == "2026-W47"
-    assert Period.containing("monthly", day).key == "2026-11"
-    assert Period.containing("daily", day).key == "2026-11-19"
+    assert ReportPeriod.containing("weekly", day).key == "2026-W47"
+    assert ReportPeriod.containing("monthly", day).key == "2026-11"
+    assert ReportPeriod.containing("daily", day).key == "2026-11-19"
 
 
 def series(costs: dict[str, str]) -> dict[date, Totals]:

@@ -1,7 +1,8 @@
 """Budget routes: define, read with status, check before spending, reset, audit history.
 
-Signatures document the API for the OpenAPI document; `shared/budgets.py`
-parses and validates the raw body (see `routes/usage.py`).
+Not validated by the signatures yet: they document the API for the OpenAPI
+document, and `shared/budgets.py` parses and validates the raw body (its
+cross-field rules name fields the SPEC 3 way).
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """API key routes (admin): create (the key is shown once), list, revoke.
 
-Signatures document the API for the OpenAPI document; the body is parsed and
-validated here and in `shared/` (see `routes/usage.py`).
+The signatures are the validation (`KeyCreateIn`) and the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -13,24 +12,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from functions.api.answers import answer
-from functions.api.request import json_body
 from shared import keys
-from shared.errors import ValidationFailed
-from shared.models import KeyCreateIn, pydantic_details
+from shared.models import KeyCreateIn
 
 router = APIGatewayHttpRouter()
 
 
-@router.post("/keys", status_code=201,
+@router.post("/keys", status_code=201, enable_validation=True,
              responses={201: answer("CreatedKey", "The new key: the only time it is shown")})
-def create(body: Annotated[KeyCreateIn, Body()] = None) -> Response[dict]:
+def create(body: Annotated[KeyCreateIn, Body()]) -> Response[dict]:
     """Create an API key (`admin`). The table keeps only its SHA-256."""
-    from pydantic import ValidationError
-
-    try:
-        body = KeyCreateIn.model_validate(json_body(router.current_event.raw_event))
-    except ValidationError as exc:
-        raise ValidationFailed("invalid key request", pydantic_details(exc)) from None
     return Response(201, content_types.APPLICATION_JSON, keys.create_key(body.name, list(body.scopes)))
 
 

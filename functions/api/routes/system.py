@@ -23,4 +23,4 @@ def openapi_document() -> dict:
     """
     from functions.api import openapi
 
-    return openapi.document()
+    return openapi.document(router.api_resolver)  # the resolver that included this router
