@@ -16,7 +16,7 @@ it), so this module never imports the handler: no import circle.
 
 Regenerate the committed copy after changing a route or a model:
 
-    .venv/bin/python -m functions.api.openapi > docs/openapi.json
+    .venv/bin/python -m functions.api.print_openapi > docs/openapi.json
 """
 
 from __future__ import annotations
@@ -187,10 +187,3 @@ def _refs(value: Any) -> list[str]:
         return [r for v in value for r in _refs(v)]
     return []
 
-
-if __name__ == "__main__":
-    import sys
-
-    from functions.api.handler import app as _app  # the script's own import: this module never imports the handler
-
-    sys.stdout.write(document_text(_app))

@@ -1,7 +1,7 @@
 """The OpenAPI document: generated from the routes, committed, served publicly, lazy (issue 8).
 
 Regenerate the committed copy with:
-    .venv/bin/python -m functions.api.openapi > docs/openapi.json
+    .venv/bin/python -m functions.api.print_openapi > docs/openapi.json
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from functions.api.handler import app
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "docs" / "openapi.json"
-REGENERATE = ".venv/bin/python -m functions.api.openapi > docs/openapi.json"
+REGENERATE = ".venv/bin/python -m functions.api.print_openapi > docs/openapi.json"
 
 
 def document():

@@ -86,6 +86,12 @@ def test_shared_has_no_import_circle():
     assert circles(edges) == []
 
 
+def test_shared_and_functions_together_have_no_import_circle():
+    edges = graph(ROOT, ["shared", "functions"])
+    assert {"functions.api.handler", "functions.api.openapi", "functions.api.routes.system"} <= set(edges)
+    assert circles(edges) == []
+
+
 def test_the_checker_finds_circles_hidden_in_functions_and_relative_imports(tmp_path):
     pkg = tmp_path / "pkg"
     (pkg / "sub").mkdir(parents=True)
