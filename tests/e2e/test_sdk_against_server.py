@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,11 @@ def usd(value: Decimal) -> Decimal:
 
 def money(value: Any) -> Decimal:
     return Decimal(str(value))
+
+
+def now_stamp() -> str:
+    """Now, in the form of `stats.aggregated_through`."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def job_summary(server: Server, job: str) -> dict[str, Any]:
@@ -159,9 +165,12 @@ def test_api_killed_mid_run_every_event_arrives_exactly_once_after_restart(moto_
         assert set(recorded[DEAD_FROM:]) <= set(spooled) <= set(recorded)
         assert stats.get("rejected", 0) == 0 and stats.get("conflicts", 0) == 0, stats
 
+        dead_at = now_stamp()  # every write of the first server is older
         second = start_server(*serve_args, env=AWS_ENV)  # a new process on a new free port, same table
         servers.append(second)
-        # The data stored before the kill survived it, and it is only part of the run.
+        # The data stored before the kill survived it, and it is only part of the run: once the new
+        # server's aggregator has caught up with the stream the first one left behind.
+        second.wait_aggregated(timeout=120, since=dead_at)
         before_resend = job_summary(second, job)["events"]
         assert 0 < before_resend < N, before_resend
 
@@ -175,6 +184,7 @@ def test_api_killed_mid_run_every_event_arrives_exactly_once_after_restart(moto_
         # duplicate and adds nothing. Everything else in the spool is new.
         assert resent["sent"] - resent.get("duplicates", 0) == N - before_resend, resent
         resender.close(timeout=10)
+        second.wait_aggregated(timeout=120, since=now_stamp())
         assert spooled_ids(spool) == []  # nothing left behind
         assert not (spool.parent / "spool.rejected.jsonl").exists()
 
