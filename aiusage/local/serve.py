@@ -16,8 +16,10 @@ import os
 import secrets
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 
 @dataclass
@@ -29,6 +31,7 @@ class ServeOptions:
     table: str = "aiusage"
     workers: int = 1  # processes serving the API, each one "Lambda instance"
     contention: str | None = None  # e.g. "hold_ms=20,key_wcu=100" (aiusage.local.moto_dynamodb.Contention)
+    quiet: bool = False  # no line per request
 
 
 class LocalStack:
@@ -88,27 +91,40 @@ class LocalStack:
         self.admin_key = os.environ.get("AIUSAGE_ADMIN_KEY") or keys.KEY_PREFIX + secrets.token_urlsafe(32)
         keys.ensure_key(self.admin_key, "admin (aiusage serve)", ["admin"])
         if o.demo:
-            from aiusage.local.demo import seed
-
-            seed()
-            self._stream.drain()  # the demo's totals are in place before the first request
+            self.seed_demo()
         self._stream.start()
 
         if o.workers > 1:
             from aiusage.local.workers import http_server, shared_socket, start_workers
 
-            self._http = http_server(shared_socket(o.host, o.port))
+            self._http = http_server(shared_socket(o.host, o.port), access_log=not o.quiet)
             host, port = self._http.server_address[:2]
-            self._workers = start_workers(o.workers - 1, host, port)
+            self._workers = start_workers(o.workers - 1, host, port, access_log=not o.quiet)
         else:
             from werkzeug.serving import make_server
 
+            from aiusage.local.workers import log_request
             from functions.api.handler import lambda_handler as api
             from functions.authorizer.handler import lambda_handler as authorizer
 
-            self._http = make_server(o.host, o.port, Gateway(api, authorizer), threaded=True)
+            gateway = Gateway(api, authorizer, access_log=None if o.quiet else log_request)
+            self._http = make_server(o.host, o.port, gateway, threaded=True)
             host, port = self._http.server_address[:2]
         self.url = f"http://{host}:{port}"
+
+    def seed_demo(self) -> None:
+        """The demo month through the API's code paths, then aggregated, saying how far it is as it goes."""
+        from aiusage.local.demo import seed, seed_reports
+        from shared.alerts import list_alerts
+
+        started = time.monotonic()
+        progress = Progress()
+        counts = seed(progress=progress.step)
+        total = counts["events"]
+        self._stream.drain(progress=lambda done: progress.step("aggregating", min(done, total), total))
+        reports = seed_reports(progress=progress.step)
+        progress.done(f"demo seeded in {time.monotonic() - started:.0f} s: {total} events, {counts['budgets']} budgets, "
+                      f"{len(list_alerts())} alerts, {reports} reports")
 
     def serve_forever(self) -> None:
         self._http.serve_forever()
@@ -137,12 +153,38 @@ class LocalStack:
             self._aws.stop()
 
 
+class Progress:
+    """What the demo seeding is doing: one line rewritten in place on a terminal, a line per step elsewhere."""
+
+    def __init__(self, stream: Any = None):
+        self._out = stream or sys.stdout
+        self._tty = self._out.isatty()
+        self._last: tuple[str, int] = ("", -1)
+
+    def step(self, what: str, done: int, total: int) -> None:
+        line = f"seeding the demo: {what} {done}/{total}"
+        quarter = (what, 4 * done // max(total, 1))
+        if self._tty:
+            self._out.write(f"\r{line:<72}")
+        elif quarter != self._last:
+            self._out.write(line + "\n")  # a log file or a pipe gets a line per quarter, not one per chunk
+        self._last = quarter
+        self._out.flush()
+
+    def done(self, message: str) -> None:
+        self._out.write((f"\r{message:<72}" if self._tty else message) + "\n")
+        self._out.flush()
+
+
 def banner(stack: LocalStack) -> str:
     key = stack.admin_key
     url = stack.url
     return "\n".join([
         f"aiusage local stack (table {stack.options.table!r}{', demo month seeded' if stack.options.demo else ''})",
         f"admin key: {key}",
+        # The key travels in the fragment, which no request carries; the page stores it for the tab and
+        # removes it from the address bar (dashboard/src/main.ts).
+        f"dashboard: {url}/dashboard#key={quote(key, safe='')}   (opens signed in; the key then leaves the address bar)",
         "try:",
         f"  curl -s -H 'Authorization: Bearer {key}' '{url}/ai_usage?aggregation=day,service' | python3 -m json.tool",
         f"  curl -s -X POST -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' "
