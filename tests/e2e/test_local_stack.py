@@ -6,8 +6,10 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -192,5 +194,25 @@ def test_budget_alarms_come_and_go_with_budgets_in_the_local_cloudwatch(moto_end
         assert sorted(alarms()) == ["aiusage-dev/budget/e2e-monthly/90pct"]
         assert server.request("DELETE", "/budgets/e2e-monthly")[0] == 204
         assert alarms() == {}
+    finally:
+        server.stop()
+
+
+def test_each_request_is_logged_in_one_line_without_its_key():
+    server = start_server()
+    try:
+        assert server.request("GET", "/ai_usage?aggregation=day,service")[0] == 200
+        assert server.request("GET", "/budgets/none-such")[0] == 404
+        deadline = time.monotonic() + 10
+        pattern = re.compile(r"^\d\d:\d\d:\d\d (GET) (/\S+) (\d{3}) (\d+) ms$")
+        while time.monotonic() < deadline:
+            logged = [m.groups()[:3] for m in map(pattern.match, (x.rstrip("\n") for x in server.output)) if m]
+            if ("GET", "/budgets/none-such", "404") in logged:
+                break
+            time.sleep(0.1)
+        assert ("GET", "/ai_usage?aggregation=day,service", "200") in logged, server.output
+        assert ("GET", "/budgets/none-such", "404") in logged, server.output
+        assert not any(ADMIN_KEY in x for x in server.output if pattern.match(x.rstrip("\n")))
+        assert not any('" 200 -' in x for x in server.output)  # no werkzeug default lines
     finally:
         server.stop()
