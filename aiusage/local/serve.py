@@ -121,7 +121,8 @@ class LocalStack:
         progress = Progress()
         counts = seed(progress=progress.step)
         total = counts["events"]
-        self._stream.drain(progress=lambda done: progress.step("aggregating", min(done, total), total))
+        # A generous bound: on a busy 2-core machine aggregating the month has taken over a minute.
+        self._stream.drain(timeout=600, progress=lambda done: progress.step("aggregating", min(done, total), total))
         reports = seed_reports(progress=progress.step)
         progress.done(f"demo seeded in {time.monotonic() - started:.0f} s: {total} events, {counts['budgets']} budgets, "
                       f"{len(list_alerts())} alerts, {reports} reports")
