@@ -37,9 +37,11 @@ install: $(STAMP)
 
 install-server: $(SERVE_STAMP)
 
+# The table is kept in .aiusage/ between runs (saved on stop, loaded on start); FRESH=1 starts clean.
 PORT ?= 3000
-run: $(SERVE_STAMP)  ## the local stack with a demo month on http://127.0.0.1:3000 (PORT=3001 make run)
-	$(VENV)/bin/aiusage serve --demo --host 127.0.0.1 --port $(PORT)
+FRESH ?=
+run: $(SERVE_STAMP)  ## the local stack with a demo month on http://127.0.0.1:3000 (PORT=3001, FRESH=1)
+	$(VENV)/bin/aiusage serve --demo --host 127.0.0.1 --port $(PORT) --data-dir .aiusage $(if $(FRESH),--fresh)
 
 test: $(STAMP) browser-deps  ## lint, then unit, handler, infra, end-to-end and browser tests
 	$(VENV)/bin/ruff check --no-cache .

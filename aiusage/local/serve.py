@@ -18,6 +18,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -32,6 +33,8 @@ class ServeOptions:
     workers: int = 1  # processes serving the API, each one "Lambda instance"
     contention: str | None = None  # e.g. "hold_ms=20,key_wcu=100" (aiusage.local.moto_dynamodb.Contention)
     quiet: bool = False  # no line per request
+    data_dir: str | None = None  # keep the embedded table here between runs (<data_dir>/<table>.json)
+    fresh: bool = False  # with data_dir: forget what was kept and start clean
 
 
 class LocalStack:
@@ -45,6 +48,7 @@ class LocalStack:
         self._http: Any = None
         self._stream: Any = None
         self._workers: list[Any] = []
+        self._state: Path | None = None
 
     def start(self) -> None:
         o = self.options
@@ -87,10 +91,19 @@ class LocalStack:
         from functions.aggregator.handler import lambda_handler as aggregator
         from shared import keys
 
+        loaded = 0
+        if o.data_dir and o.dynamodb_endpoint is None:
+            self._state = Path(o.data_dir) / f"{o.table}.json"
+            if o.fresh:
+                self._state.unlink(missing_ok=True)
+            elif self._state.exists():
+                # Before the poller exists: loaded items come with their totals and are no new writes.
+                loaded = load_state(self._state, o.table)
+                print(f"loaded {loaded} items from {self._state} (--fresh starts clean)", flush=True)
         self._stream = StreamPoller(o.table, aggregator, embedded=o.dynamodb_endpoint is None)
         self.admin_key = os.environ.get("AIUSAGE_ADMIN_KEY") or keys.KEY_PREFIX + secrets.token_urlsafe(32)
         keys.ensure_key(self.admin_key, "admin (aiusage serve)", ["admin"])
-        if o.demo:
+        if o.demo and not loaded:
             self.seed_demo()
         self._stream.start()
 
@@ -150,8 +163,59 @@ class LocalStack:
             self._http.shutdown()
         if self._stream is not None:
             self._stream.stop()
+            if self._state is not None:
+                self._stream.drain()  # every stored event in the totals before they are kept
+                saved = save_state(self._state, self.options.table)
+                print(f"saved {saved} items to {self._state}", file=sys.stderr, flush=True)
         if self._aws is not None:
             self._aws.stop()
+
+
+def _moto_table(name: str) -> Any:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    from shared.config import settings
+
+    return dynamodb_backends[DEFAULT_ACCOUNT_ID][settings().region].get_table(name)
+
+
+def save_state(path: Path, table_name: str) -> int:
+    """Every item of the embedded table, in DynamoDB JSON, to `path` (written whole, then renamed)."""
+    import base64
+    import json
+
+    table = _moto_table(table_name)
+    items = [item.to_json()["Attributes"] for item in table.all_items()]
+    shard = table.stream_shard
+    # The aggregator's per-shard checkpoint holds the last sequence number it applied: the next run's
+    # stream goes on from there, or its records would look applied already.
+    next_sequence = shard.starting_sequence_number + len(shard.items) if shard is not None else None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps({"table": table_name, "stream_next_sequence": next_sequence, "items": items},
+                                    default=lambda b: base64.b64encode(b).decode()))
+    os.replace(temporary, path)
+    return len(items)
+
+
+def load_state(path: Path, table_name: str) -> int:
+    """Put the items `save_state` kept back into the embedded table, without stream records: events come
+    back with the cells and checkpoints that already count them, so the aggregator must not see them again."""
+    import json
+
+    table = _moto_table(table_name)
+    state = json.loads(path.read_text())
+    shard, table.stream_shard = table.stream_shard, None
+    try:
+        for attributes in state["items"]:
+            table.put_item(attributes)
+    finally:
+        table.stream_shard = shard
+    if shard is not None and state.get("stream_next_sequence"):
+        shard.starting_sequence_number = max(shard.starting_sequence_number + len(shard.items),
+                                             int(state["stream_next_sequence"]))
+    return len(state["items"])
 
 
 class Progress:
