@@ -95,6 +95,10 @@ def serve(
     contention: Annotated[Optional[str], typer.Option(
         help="Make the embedded DynamoDB behave like real DynamoDB under load: conflicting transactions are "
              "cancelled and hot keys throttled, e.g. 'hold_ms=20,key_wcu=100'.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No line per request (method, path, status, milliseconds).")] = False,
+    data_dir: Annotated[Optional[str], typer.Option(
+        help="Keep the embedded table here: saved on stop, loaded on start (--demo then seeds nothing).")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="With --data-dir: forget what was kept, start clean.")] = False,
 ) -> None:
     """Run the local stack: embedded DynamoDB, the API on HTTP, the same handlers as AWS."""
     try:
@@ -105,7 +109,8 @@ def serve(
               "not of the SDK package: in a clone, `make run` (or pip install -e '.[server]').")
 
     run(ServeOptions(host=host, port=port, demo=demo, dynamodb_endpoint=dynamodb_endpoint, table=table,
-                     workers=workers, contention=contention))
+                     workers=workers, contention=contention, quiet=quiet,
+                     data_dir=data_dir, fresh=fresh))
 
 
 @app.command()

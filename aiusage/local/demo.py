@@ -5,12 +5,15 @@ reasoning and embedding calls across OpenAI, Anthropic, Google and Bedrock,
 Google Places requests, nightly batch jobs, Claude Code PR reviews from GitHub
 Actions, and a model nobody has a price for yet (shown as unpriced).
 Events carry stable ids (`demo:<n>`), so seeding twice records nothing twice.
+Three budgets (one over its limit, one blocking), the alerts they raise, a
+CloudWatch alarm notification and the latest daily, weekly and monthly
+reports complete what the README shows.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -137,8 +140,16 @@ DEMO_BUDGETS = {
 }
 
 
-def seed(now: datetime | None = None) -> int:
-    """Record the demo budgets and month through the same code paths as the API; returns events stored."""
+Progress = Callable[[str, int, int], None]  # (what, done, total)
+CHUNK = 250  # events per record_usage call: the progress moves every second or so
+
+
+def seed(now: datetime | None = None, progress: Progress | None = None) -> dict[str, int]:
+    """Record the demo budgets, an alarm notification and the month through the same code paths as the API.
+
+    Returns what it stored ("events", "budgets"); the stream aggregates the events afterwards, and
+    `seed_reports` then stores the reports the schedule would have written over the month.
+    """
     from decimal import Decimal
     import json
 
@@ -150,11 +161,43 @@ def seed(now: datetime | None = None) -> int:
     seed_alarm_notification(now)
     events = list(demo_events(now))
     created = 0
-    for start in range(0, len(events), 500):
+    for start in range(0, len(events), CHUNK):
         # Round-trip through JSON with Decimal floats, exactly as the API parses a body.
-        body = json.loads(json.dumps({"events": events[start:start + 500]}), parse_float=Decimal)
+        body = json.loads(json.dumps({"events": events[start:start + CHUNK]}), parse_float=Decimal)
         created += record_usage(body)["accepted"]
-    return created
+        if progress:
+            progress("recording events", min(start + CHUNK, len(events)), len(events))
+    return {"events": created, "budgets": len(DEMO_BUDGETS)}
+
+
+def report_periods(now: datetime | None = None) -> list[tuple[str, str]]:
+    """The latest report of each kind the schedule has written by `now`: yesterday, the last ISO week,
+    the last month (each costs seconds to build locally, so the demo stores one of each)."""
+    today = (now or datetime.now(UTC)).astimezone(UTC).date()
+    yesterday = today - timedelta(days=1)
+    year, week, _ = (today - timedelta(days=7)).isocalendar()
+    last_month = today.replace(day=1) - timedelta(days=1)
+    return [("daily", yesterday.isoformat()), ("weekly", f"{year}-W{week:02d}"), ("monthly", f"{last_month:%Y-%m}")]
+
+
+def seed_reports(now: datetime | None = None, progress: Progress | None = None) -> int:
+    """Store the reports of `report_periods`, each made by the report function as its schedule makes it."""
+    from functions.reports.handler import lambda_handler as report
+
+    class Context:
+        function_name, memory_limit_in_mb, aws_request_id = "reports", 512, "demo"
+        invoked_function_arn = "arn:aws:lambda:local:000000000000:function:reports"
+
+        @staticmethod
+        def get_remaining_time_in_millis() -> int:
+            return 900_000
+
+    periods = report_periods(now)
+    for n, (kind, period) in enumerate(periods, 1):
+        report({"kind": kind, "period": period}, Context())
+        if progress:
+            progress("writing reports", n, len(periods))
+    return len(periods)
 
 
 def seed_alarm_notification(now: datetime | None = None) -> None:

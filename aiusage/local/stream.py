@@ -206,13 +206,19 @@ class StreamPoller:
                 "window": {"start": now, "end": now}, "state": {}, "isFinalInvokeForWindow": False,
                 "isWindowTerminatedEarly": False}
 
-    def drain(self, timeout: float = 60) -> None:
-        """Hand over everything the stream holds and run the budget backfills still due; return when none is left."""
+    def drain(self, timeout: float = 60, progress: Callable[[int], None] | None = None) -> None:
+        """Hand over everything the stream holds and run the budget backfills still due; return when none is left.
+
+        `progress` is told the number of records handed over so far after each round."""
         from shared import budgets
 
         deadline = time.monotonic() + timeout
+        handed = 0
         while time.monotonic() < deadline:
-            if self.poll_once():
+            if n := self.poll_once():
+                handed += n
+                if progress:
+                    progress(handed)
                 continue
             if not any(b.backfilled_at is None for b in budgets.load_all()):
                 return

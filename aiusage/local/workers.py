@@ -7,7 +7,7 @@ The serving process and N - 1 worker processes each listen on the same port
 gateway and handlers against the serving process's embedded DynamoDB, whose
 endpoint and settings they inherit through the environment.
 
-    python -m aiusage.local.workers HOST PORT
+    python -m aiusage.local.workers HOST PORT [log|quiet]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def shared_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def http_server(sock: socket.socket) -> Any:
+def http_server(sock: socket.socket, access_log: bool = True) -> Any:
     """The gateway, with the very same Lambda handlers, on an already listening socket."""
     from werkzeug.serving import make_server
 
@@ -41,14 +41,21 @@ def http_server(sock: socket.socket) -> Any:
     from functions.authorizer.handler import lambda_handler as authorizer
 
     host, port = sock.getsockname()[:2]
-    return make_server(host, port, Gateway(api, authorizer), threaded=True, fd=sock.fileno())
+    gateway = Gateway(api, authorizer, access_log=log_request if access_log else None)
+    return make_server(host, port, gateway, threaded=True, fd=sock.fileno())
 
 
-def start_workers(count: int, host: str, port: int) -> list[subprocess.Popen]:
+def log_request(line: str) -> None:
+    """A request's line on stderr: a worker's stdout is a pipe read only up to its ready line."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def start_workers(count: int, host: str, port: int, access_log: bool = True) -> list[subprocess.Popen]:
     """Start `count` worker processes on the port and wait until each listens."""
     workers = []
     for _ in range(count):
-        process = subprocess.Popen([sys.executable, "-m", "aiusage.local.workers", host, str(port)],
+        process = subprocess.Popen([sys.executable, "-m", "aiusage.local.workers", host, str(port),
+                                    "log" if access_log else "quiet"],
                                    stdout=subprocess.PIPE, text=True, env=dict(os.environ))
         workers.append(process)
     for process in workers:
@@ -70,8 +77,8 @@ def stop_workers(workers: list[subprocess.Popen]) -> None:
             process.kill()
 
 
-def main(host: str, port: str) -> None:
-    server = http_server(shared_socket(host, int(port)))
+def main(host: str, port: str, log: str = "log") -> None:
+    server = http_server(shared_socket(host, int(port)), access_log=log == "log")
     print(READY, flush=True)
     try:
         server.serve_forever()
@@ -80,4 +87,4 @@ def main(host: str, port: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])

@@ -1,4 +1,5 @@
-// The aiusage dashboard: a key pasted once (kept in sessionStorage for this tab only), a date
+// The aiusage dashboard: a key pasted once or brought by a sign-in link (#key=..., then removed from
+// the address bar; kept in sessionStorage for this tab only), a date
 // range and service filter (kept in the URL fragment, never the key), and panels filled from
 // GET /ai_usage, /budgets, /alerts and /reports. With an admin key (GET /keys answers), the page
 // also manages budgets, keys and prices (manage.ts).
@@ -79,6 +80,18 @@ function storedKey(): string | null {
   } catch {
     return null;
   }
+}
+
+/** The key of a sign-in link (`#key=...` in the fragment, which no request carries), kept like a pasted one. */
+function takeKeyFromHash(): string | null {
+  const key = (new URLSearchParams(location.hash.slice(1)).get("key") ?? "").trim();
+  if (!key) return null;
+  try {
+    sessionStorage.setItem(KEY_STORAGE, key);
+  } catch {
+    // storage unavailable: the key lives in memory for this page only
+  }
+  return key;
 }
 
 const manage: ManageContext = {
@@ -264,6 +277,12 @@ el.refresh.addEventListener("click", () => {
   void loadSide();
 });
 window.addEventListener("hashchange", () => {
+  const linked = takeKeyFromHash();
+  if (linked) {
+    writeHash();
+    connect(linked);
+    return;
+  }
   const next = viewFromHash();
   if (next.start !== view.start || next.end !== view.end || next.service !== view.service) setView(next);
 });
@@ -433,7 +452,10 @@ async function showReport(reports: ReportListing[], selected: ReportListing | nu
 
 // --- start ---
 
+// A sign-in link (`aiusage serve` prints /dashboard#key=aiu_...) keeps the key for this tab;
+// writeHash() then rewrites the fragment without it (replaceState: nor in the address bar, nor in history).
+const linked = takeKeyFromHash();
 writeHash();
-const key = storedKey();
+const key = linked ?? storedKey();
 if (key) connect(key);
 else showConnect();

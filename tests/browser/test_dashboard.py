@@ -61,7 +61,8 @@ def server() -> Iterator[Server]:
             "service": "openai", "model": "gpt-4o", "input_tokens": 100_000, "output_tokens": 2_000,
             "user_id": HOSTILE_USER, "job_id": HOSTILE_JOB})
         assert status == 200 and body["accepted"] == 1, body
-        # The demo stores no reports: make today's (partial) daily one, which holds that user.
+        # The demo stores yesterday's, last week's and last month's reports: add today's (partial) daily one,
+        # which holds that user.
         status, body, _ = server.request("POST", "/reports", {"kind": "daily", "period": today()})
         assert status == 200, body
         yield server
@@ -537,3 +538,43 @@ def test_without_the_admin_scope_there_is_nothing_to_manage(browser: Any, server
     assert watch["dialogs"] == []
     assert all("403" in e for e in watch["errors"]), watch["errors"]  # GET /keys, the admin probe
     page.context.close()
+
+
+def test_the_banners_link_opens_the_dashboard_signed_in(browser: Any, server: Server,
+                                                        watch: dict[str, list[str]]) -> None:
+    # Given the dashboard line `aiusage serve` printed: a link with the admin key in its fragment.
+    line = next(x for x in server.output if x.startswith("dashboard: "))
+    link = line.split()[1]
+    assert link == f"{server.url}/dashboard#key={ADMIN_KEY}", line
+
+    # When a person opens it, the page is signed in at once, with nothing to paste.
+    page = open_page(browser, watch)
+    page.goto(link)
+    start, end = (date.fromisoformat(today()) - timedelta(days=29)).isoformat(), today()
+    wait_ready(page, start, end)
+    assert page.locator("#connect").is_hidden()
+    assert page.locator("#manage").is_visible()  # the admin key's management panels
+
+    # Then the key is kept for the tab only, and gone from the address bar and from the tab's history.
+    assert page.evaluate("sessionStorage.getItem('aiusage.apiKey')") == ADMIN_KEY
+    assert "key=" not in page.url and "aiu_" not in page.url
+    assert page.url == f"{server.url}/dashboard#range=30d"
+    page.go_back()  # the entry before is the blank tab: the link's own entry was replaced
+    assert "aiu_" not in page.url and "key=" not in page.url, page.url
+    page.go_forward()
+    assert page.url == f"{server.url}/dashboard#range=30d"
+    page.reload()
+    wait_ready(page, start, end)
+    assert page.locator("#connect").is_hidden()
+
+    # A link with a key the API refuses asks for a key, saying why, and keeps nothing.
+    other = open_page(browser, watch)
+    other.goto(f"{server.url}/dashboard#key=aiu_not-a-real-key-000000000000000000000000&range=7d")
+    other.locator("#key-error").wait_for(state="visible")
+    assert "401" in other.locator("#key-error").inner_text()
+    assert other.evaluate("sessionStorage.getItem('aiusage.apiKey')") is None
+    assert "aiu_" not in other.url
+    assert watch["dialogs"] == []
+    assert all("401" in e for e in watch["errors"]), watch["errors"]
+    page.context.close()
+    other.context.close()
