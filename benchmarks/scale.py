@@ -176,8 +176,8 @@ def simulated_batches(records: list[dict[str, Any]]) -> list[tuple[str, list[dic
 
 def _check_totals(records: list[dict[str, Any]]) -> None:
     """The aggregated totals equal the sum over the stored events (the benchmark measures a correct run)."""
-    from shared import events, store
     from functions.api.routes.usage import usage_json
+    from shared import events, store
     from shared.query import UsageQuery, query_usage
 
     stored = [events.from_item(store.from_dynamo(r["dynamodb"]["NewImage"])) for r in records]

@@ -42,8 +42,8 @@ from typing import Any
 from shared import alerts, budgets, query, store, table
 from shared.errors import NotFound, ValidationFailed
 from shared.models import EARLIEST, LATEST_DATE, format_ts
-from shared.periods import ReportPeriod, month_end
 from shared.money import ZERO, round_usd, usd
+from shared.periods import ReportPeriod, month_end
 from shared.rollups import NONE_KEY, Folded, Totals
 
 KINDS = ("daily", "weekly", "monthly")

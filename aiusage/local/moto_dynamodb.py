@@ -154,7 +154,6 @@ def install() -> None:
         return
     check_moto_version()
     from moto.dynamodb.models import DynamoDBBackend
-
     from moto.dynamodb.models.table import Table
 
     for name in ("put_item", "update_item", "delete_item", "batch_write_item"):

@@ -199,8 +199,8 @@ def test_alarm_is_forwarded_to_the_webhook_from_the_secret(api, webhook):
 
 def test_the_webhook_url_may_be_json_and_is_fetched_once_per_cold_start(api, webhook, monkeypatch):
     import boto3
-
     from aws_lambda_powertools.utilities import parameters
+
     from shared.config import settings
 
     arn = boto3.client("secretsmanager").create_secret(Name="aiusage/webhook-json",

@@ -89,7 +89,7 @@ def test_user_project_repository_views_from_dimension_cells(api, data):
     assert aggs["by_project"]["search"]["cost_usd"] == 0.00125
     assert aggs["by_repository"]["acme/web"]["cost_usd"] == 0.01
     rows = get(api, group_by="day,user")["rows"]
-    assert {"day": "2026-11-10", "user": "alice"} == {k: rows[0][k] for k in ("day", "user")}
+    assert {k: rows[0][k] for k in ("day", "user")} == {"day": "2026-11-10", "user": "alice"}
     only_alice = get(api, user_id="alice", aggregation="day")
     assert only_alice["summary"]["total_cost_usd"] == 0.011
     assert only_alice["summary"]["events"] == 2

@@ -40,8 +40,8 @@ def stream_records() -> list[dict]:
 
 
 def deliver(records: list[dict], shard: str = SHARD) -> dict:
-    from functions.aggregator.handler import lambda_handler
     from aiusage.local.stream import _Context
+    from functions.aggregator.handler import lambda_handler
 
     return lambda_handler({"Records": records, "shardId": shard, "eventSourceARN": "arn:test", "state": {},
                            "window": {"start": DAY, "end": DAY}, "isFinalInvokeForWindow": False}, _Context())

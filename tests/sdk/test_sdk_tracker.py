@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -141,7 +141,7 @@ def test_record_merges_fields_over_context_over_defaults(ingest, make_tracker):
         event_id = tracker.record(
             service="anthropic", model="claude-haiku-4-5", input_tokens=100, output_tokens=20,
             job_id="explicit-job", tags={"env": "staging"}, cost_usd=Decimal("0.00125"),
-            timestamp=datetime(2025, 1, 10, 12, 0, tzinfo=timezone.utc), metadata={"step": 3},
+            timestamp=datetime(2025, 1, 10, 12, 0, tzinfo=UTC), metadata={"step": 3},
         )
 
     assert tracker.flush(5)
@@ -277,7 +277,6 @@ async def test_track_requests_counts_requests_for_sync_and_async_functions(inges
 
 def test_a_failed_request_is_charged_only_when_the_provider_answered(ingest, tracker):
     import io
-    import socket
     import urllib.error
     import urllib.request
 
@@ -304,7 +303,7 @@ def test_a_failed_request_is_charged_only_when_the_provider_answered(ingest, tra
 
     @tracked("timeout")
     def timeout():
-        raise socket.timeout("timed out")
+        raise TimeoutError("timed out")
 
     @tracked("before")
     def before():

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from functions.api.access import PUBLIC, ROUTES
 from functions.api import openapi
+from functions.api.access import PUBLIC, ROUTES
 from functions.api.handler import app
 
 ROOT = Path(__file__).resolve().parents[2]

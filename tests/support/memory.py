@@ -154,7 +154,7 @@ class MemoryTable:
         if p.part == 1:
             if not (("seq" not in checkpoint or checkpoint["seq"] < p.first) and "pending" not in checkpoint):
                 return False
-        elif pending is None or pending.get("first") != p.first or pending.get("done") != p.part - 1:
+        elif pending is None or pending.get("first") != p.first or pending.get("done") != p.part - 1:  # noqa: SIM114 - kept apart as in checkpoints.apply_part
             return False
         elif p.part == p.parts and checkpoint.get("pending") != p.first:
             return False

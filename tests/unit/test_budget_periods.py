@@ -1,11 +1,11 @@
 """Budget periods in IANA timezones: boundaries, DST, anchor days (SPEC 6)."""
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
 from shared.budgets import period_of, state_of
-from decimal import Decimal
 
 
 def utc(*args):

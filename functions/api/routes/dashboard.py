@@ -11,7 +11,6 @@ from __future__ import annotations
 import mimetypes
 from functools import lru_cache
 from pathlib import Path
-
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
