@@ -201,7 +201,7 @@ def store_events(unique: list[UsageEvent]) -> dict[str, Outcome]:
     if len(unique) <= 1:
         return {e.event_id: _put(e, retention) for e in unique}
     with ThreadPoolExecutor(max_workers=min(PUT_THREADS, len(unique))) as pool:
-        return dict(zip((e.event_id for e in unique), pool.map(lambda e: _put(e, retention), unique)))
+        return dict(zip((e.event_id for e in unique), pool.map(lambda e: _put(e, retention), unique), strict=True))
 
 
 def _put(e: UsageEvent, retention_days: int) -> Outcome:

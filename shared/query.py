@@ -157,10 +157,7 @@ def _dimension_records(dim_filter: tuple[str, list[str] | None], q: UsageQuery, 
 
 
 def _matches(record: Record, filters: Mapping[str, list[str]]) -> bool:
-    for name, values in filters.items():
-        if name in CELL_FILTERS and record.dims.get(name) not in values:
-            return False
-    return True
+    return all(record.dims.get(name) in values for name, values in filters.items() if name in CELL_FILTERS)
 
 
 def _from_cells(q: UsageQuery, stats: store.ReadStats) -> Folded:
@@ -178,9 +175,7 @@ def _from_cells(q: UsageQuery, stats: store.ReadStats) -> Folded:
 
 
 def _event_records(q: UsageQuery, stats: store.ReadStats) -> Iterator[Record]:
-    read = 0
-    for e in _raw_events(q, stats):
-        read += 1
+    for read, e in enumerate(_raw_events(q, stats), start=1):
         if read > MAX_RAW_EVENTS:
             raise ValidationFailed.at(
                 ["query"], f"this view reads raw events and would read more than {MAX_RAW_EVENTS}; "

@@ -195,7 +195,7 @@ class Folded:
 
     def rows_json(self, group_by: list[str]) -> list[dict[str, Any]]:
         ordered = sorted(self.rows.items(), key=lambda kv: tuple("" if v is None else v for v in kv[0]))
-        return [{**dict(zip(group_by, key)), **t.as_json()} for key, t in ordered]
+        return [{**dict(zip(group_by, key, strict=True)), **t.as_json()} for key, t in ordered]
 
 
 def fold(records: Iterable[Record], aggregation: list[str], group_by: list[str]) -> Folded:

@@ -421,7 +421,7 @@ def _plain_update(backend: Any, op: dict[str, Any]) -> bool:
     parts = _CLAUSE.split(op["UpdateExpression"])
     if parts[0].strip():
         return False
-    for verb, body in zip(parts[1::2], parts[2::2]):
+    for verb, body in zip(parts[1::2], parts[2::2], strict=True):
         for clause in (c.strip() for c in body.split(",")):
             match = {"SET": _SET, "ADD": _ADD, "REMOVE": _REMOVE}[verb].match(clause)
             if match is None or match.group(1) not in names:

@@ -48,7 +48,7 @@ def backfill(b: Budget, now: datetime) -> None:
         periods[period.key] = period
         deltas.setdefault(period.key, CellDelta({"budget_id": b.budget_id, "period_key": period.key})).totals.add(
             Totals.of_event(e))
-    for key, period in periods.items():
+    for key in periods:
         repository.current().add_once(spend_key(b, key), deltas.get(key) or CellDelta({"budget_id": b.budget_id, "period_key": key}),
                        BACKFILL_MARKER)
     repository.current().update(table.budget_definition_key(b.budget_id), {BACKFILL_MARKER: format_ts(now)},

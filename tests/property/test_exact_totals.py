@@ -99,7 +99,7 @@ def scenarios(draw):
         st.tuples(st.none(), st.integers(0, 1)),  # no event_id: every post is a new event
     ), min_size=1, max_size=24))
     cuts = sorted(draw(st.sets(st.integers(1, max(1, len(posts) - 1)), max_size=5)))
-    batches = [posts[a:b] for a, b in zip([0, *cuts], [*cuts, len(posts)]) if posts[a:b]]
+    batches = [posts[a:b] for a, b in zip([0, *cuts], [*cuts, len(posts)], strict=True) if posts[a:b]]
     anonymous = draw(st.lists(usages(), min_size=len(posts), max_size=len(posts)))
     return first, other, batches, anonymous
 

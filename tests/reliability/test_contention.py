@@ -107,7 +107,7 @@ def test_four_instances_under_contention_answer_every_writer_and_count_exactly()
                     status, body, _ = server.request("POST", "/ai_usage", bodies[0] if size == 1 else {"events": bodies})
                     assert status == 200, (status, body)
                     answers.extend(body["results"])
-                    for n, b in zip(batch, bodies):
+                    for n, b in zip(batch, bodies, strict=True):
                         posted[(w, n)] = b
             except BaseException as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)

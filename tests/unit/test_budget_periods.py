@@ -37,7 +37,7 @@ def test_october_in_berlin_is_one_hour_longer_because_of_dst():
 ])
 def test_daily_periods_follow_local_midnight_across_dst(tz, day, hours):
     p = period_of("daily", tz, 1, utc(*day, 12))
-    assert p.key == "%04d-%02d-%02d" % day
+    assert p.key == "{:04d}-{:02d}-{:02d}".format(*day)
     assert (p.end.astimezone(UTC) - p.start.astimezone(UTC)).total_seconds() == hours * 3600
 
 

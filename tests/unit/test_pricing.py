@@ -14,8 +14,8 @@ from shared.usage import normalise_usage
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
-def q(service, model, operation="completion", counts=Counts(), requests=1, at=NOW, tier=None, overrides=()):
-    return quote(service, model, operation, counts, requests, at, tier, overrides)
+def q(service, model, operation="completion", counts=None, requests=1, at=NOW, tier=None, overrides=()):
+    return quote(service, model, operation, Counts() if counts is None else counts, requests, at, tier, overrides)
 
 
 def test_openai_chat_with_cached_tokens_at_list_price():
