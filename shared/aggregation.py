@@ -184,9 +184,9 @@ def apply_batch(shard_id: str, records: Sequence[Mapping[str, Any]], now: dateti
         except Exception:  # noqa: BLE001 - throttled or failed after retries: Lambda retries from here
             logger.exception("aggregator transaction failed")
             break
-    seq = _checkpoint_seq_or_none(shard_id)
-    if seq is None or changes[-1].seq > seq:
-        result.failed_from = next(c.sequence_number for c in changes if seq is None or c.seq > seq)
+    through = _checkpoint_seq_or_none(shard_id)
+    if through is None or changes[-1].seq > through:
+        result.failed_from = next(c.sequence_number for c in changes if through is None or c.seq > through)
     # Evaluate every budget the batch touched, applied now or before (a crash after the
     # transaction and before the alert must not lose the alert; the dedup key keeps it once).
     budgets.evaluate(_periods(touched or [(b.budget_id, format_ts(image.ts))

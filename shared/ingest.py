@@ -70,7 +70,7 @@ def normalise(loc: tuple[Any, ...], inp: UsageEventIn, github_claims: dict[str, 
     submitted = inp.model_dump(exclude_none=True)
     if github is not None:
         submitted["github"] = github
-    common = dict(
+    common: dict[str, Any] = dict(
         ts=inp.timestamp or now,
         requests=inp.requests,
         service_tier=inp.service_tier,
@@ -87,8 +87,10 @@ def normalise(loc: tuple[Any, ...], inp: UsageEventIn, github_claims: dict[str, 
     )
     if inp.claude_code_result is not None:
         return _claude_code_events(loc, inp, base_id, submitted, common)
+    service = inp.service
+    assert service is not None  # field_errors: required unless a Claude Code result gives the services
     try:
-        counts = normalise_usage(inp.service, inp.usage) if inp.usage is not None else Counts(
+        counts = normalise_usage(service, inp.usage) if inp.usage is not None else Counts(
             input_tokens=inp.input_tokens or 0,
             cache_read_tokens=inp.cache_read_tokens or 0,
             cache_write_tokens=inp.cache_write_tokens or 0,
@@ -99,7 +101,7 @@ def normalise(loc: tuple[Any, ...], inp: UsageEventIn, github_claims: dict[str, 
     except UsageShapeError as exc:
         raise ValidationFailed.at([*loc, "usage", *exc.loc], str(exc)) from None
     event = UsageEvent(
-        event_id=base_id, service=inp.service, model=inp.model or "", operation=inp.operation or "completion",
+        event_id=base_id, service=service, model=inp.model or "", operation=inp.operation or "completion",
         counts=counts, metadata=inp.metadata, content_hash=content_hash(submitted), **common,
     )
     event.cost_usd = inp.cost_usd  # reported cost, if any; priced later
@@ -130,6 +132,7 @@ def _stamp_github_claims(loc: tuple[Any, ...], inp: UsageEventIn, github: dict[s
 def _claude_code_events(loc: tuple[Any, ...], inp: UsageEventIn, base_id: str, submitted: dict[str, Any],
                         common: dict[str, Any]) -> list[Located]:
     try:
+        assert inp.claude_code_result is not None  # normalise calls this only for a Claude Code result
         run = claude_code_run(inp.claude_code_result)
     except UsageShapeError as exc:
         raise ValidationFailed.at([*loc, "claude_code_result", *exc.loc], str(exc)) from None

@@ -53,6 +53,7 @@ def lower_slug(value: Any) -> Any:
 
 def parse_timestamp(value: Any) -> datetime:
     """RFC 3339 with an offset -> aware UTC datetime."""
+    parsed: datetime | None
     if isinstance(value, datetime):
         parsed = value
     else:

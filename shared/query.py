@@ -350,7 +350,7 @@ def _merge_newest(partitions: list[tuple[table.Gsi, str]], bounds: tuple[str, st
 class _Desc(str):
     """A sort key that orders descending in a min-heap."""
 
-    def __lt__(self, other: str) -> bool:  # type: ignore[override]
+    def __lt__(self, other: str) -> bool:
         return str.__gt__(self, other)
 
 

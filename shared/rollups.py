@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from shared import table
 from shared.events import UsageEvent
@@ -60,10 +60,11 @@ class Totals:
     @classmethod
     def of_item(cls, item: Mapping[str, Any]) -> Totals:
         """From a stored cell or spend item (DynamoDB numbers arrive as Decimal)."""
-        return cls(**{
+        values: dict[str, Any] = {
             name: (Decimal(item.get(name, 0)) if name in ("cost_usd", "credits") else int(item.get(name, 0)))
             for name in table.COUNTERS
-        })
+        }
+        return cls(**values)
 
     def add(self, other: Totals) -> Totals:
         for f in fields(self):
@@ -175,10 +176,10 @@ def bucket(name: str, dims: Mapping[str, str | None]) -> str | None:
     if name == "hour":
         return f"{dims['day']}T{dims['hour']}"
     if name == "week":
-        year, week, _ = date.fromisoformat(dims["day"]).isocalendar()
+        year, week, _ = date.fromisoformat(cast(str, dims["day"])).isocalendar()  # every cell has its day
         return f"{year}-W{week:02d}"
     if name == "month":
-        return dims["day"][:7]
+        return cast(str, dims["day"])[:7]
     return dims.get(name) or None
 
 

@@ -110,7 +110,7 @@ def values(name: str, raw: str | None, *, lower: bool = False) -> list[str]:
 
 def value(name: str, raw: str | None, *, lower: bool = False) -> str | None:
     """One filter value (bounded like the stored value), or None when absent or empty."""
-    return (query_values(name, raw, lower=lower, many=False) or [None])[0] if raw else None
+    return next(iter(query_values(name, raw, lower=lower, many=False)), None) if raw else None
 
 
 def since(raw: str | None, name: str = "since") -> datetime | None:

@@ -48,21 +48,22 @@ def put_budget(budget_id: str, body: Any, principal: str, now: datetime | None =
     def attempt(_: int) -> tuple[dict[str, Any], bool]:
         now_ = now or datetime.now(UTC)
         existing, existing_item = load(budget_id)
+        stored = existing_item or {}  # load gives both or neither: the item whenever `existing` is a budget
         definition = definition_text(parsed, parsed.name or budget_id)
-        if existing is not None and existing_item["definition"] == definition and not late["stored"]:
+        if existing is not None and stored["definition"] == definition and not late["stored"]:
             budget_alarms.sync(existing)  # nothing changed; repeating a PUT repairs the alarms
             return budget_json(existing, now_), False
         # Our own generation, stored too late to be counted from its live_from, starts over: a new one.
         counting_changed = late["stored"] or existing is None or (
-            _counting(json.loads(existing_item["definition"])) != _counting(json.loads(definition)))
-        item = {**(existing_item or {}), **table.budget_definition_key(budget_id), "item_type": "budget",
+            _counting(json.loads(stored["definition"])) != _counting(json.loads(definition)))
+        item = {**stored, **table.budget_definition_key(budget_id), "item_type": "budget",
                 "budget_id": budget_id, "definition": definition,
                 "created_at": existing.created_at if existing else format_ts(now_), "updated_at": format_ts(now_)}
         if counting_changed:
             _start_generation(item, (existing.generation + 1) if existing else 1, None)
         b = budget_of_item(item)
         action = "create" if existing is None else (
-            "override" if _only_override_changed(existing_item["definition"], definition) else "update")
+            "override" if _only_override_changed(stored["definition"], definition) else "update")
         history = None if late["stored"] else _history_item(
             budget_id, action, principal, now_, existing.definition_json() if existing else None, b.definition_json())
         try:
@@ -127,6 +128,7 @@ def delete_budget(budget_id: str, principal: str, now: datetime | None = None) -
         if existing is None:
             budget_alarms.remove(budget_id)  # what a DELETE that failed after the budget was gone left behind
             raise NotFound(f"no budget {budget_id}")
+        assert existing_item is not None  # load gives both or neither
         history = _history_item(budget_id, "delete", principal, now, existing.definition_json(), None)
         repository.current().write_all([
             Delete(table.budget_definition_key(budget_id), if_equal=("updated_at", existing_item["updated_at"])),
@@ -144,6 +146,7 @@ def reset_budget(budget_id: str, principal: str, now: datetime | None = None) ->
         existing, existing_item = load(budget_id)
         if existing is None:
             raise NotFound(f"no budget {budget_id}")
+        assert existing_item is not None  # load gives both or neither
         before = status(existing, now_)
         item = {**existing_item, "updated_at": format_ts(now_)}
         _start_generation(item, existing.generation + 1, now_)

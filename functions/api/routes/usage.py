@@ -48,7 +48,7 @@ METRIC_COLUMNS = ("cost_usd", "tokens", "input_tokens", "output_tokens", "cache_
 # Not validated by the signature yet: `shared/ingest.py` validates the raw body event by event (one event or a
 # batch, cross-field rules, GitHub claims stamped, content hashed as sent), so the body here only documents it.
 @router.post("/ai_usage", responses={200: answer("RecordAnswer", "Every event is stored (or already was)")})
-def record(body: Annotated[UsageEventIn | UsageBatchIn, Body(description=BODY)] = None) -> dict:
+def record(body: Annotated[UsageEventIn | UsageBatchIn, Body(description=BODY)] = None) -> dict:  # type: ignore[assignment]  # OpenAPI only
     """Record usage events (`usage:write`).
 
     Idempotent by `event_id`: the same id with the same content is a `duplicate`,
