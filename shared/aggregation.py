@@ -69,7 +69,10 @@ def changes_of(records: Sequence[Mapping[str, Any]]) -> list[Change]:
     changes = []
     for record in records:
         body = record["dynamodb"]
-        if record.get("eventName") not in ("INSERT", "MODIFY") or body.get("Keys", {}).get("SK", {}).get("S") != table.EVENT_SK:
+        if (
+            record.get("eventName") not in ("INSERT", "MODIFY")
+            or body.get("Keys", {}).get("SK", {}).get("S") != table.EVENT_SK
+        ):
             continue  # the mapping's filter sends only these; anything else changes no total
         new, old = body.get("NewImage"), body.get("OldImage")
         changes.append(Change(
@@ -228,7 +231,9 @@ def _checkpoint_seq_or_none(shard_id: str) -> str | None:
         return None
 
 
-def _counted(changes: Iterable[Change], active: Sequence[budgets.Budget]) -> Iterator[tuple[budgets.Budget, UsageEvent]]:
+def _counted(
+    changes: Iterable[Change], active: Sequence[budgets.Budget]
+) -> Iterator[tuple[budgets.Budget, UsageEvent]]:
     for change in changes:
         for b in active:
             for image in (change.new, change.old):

@@ -53,7 +53,9 @@ def parse_events(body: Any) -> list[tuple[tuple[Any, ...], UsageEventIn]]:
     if isinstance(body, dict) and "events" in body:
         return [(("events", i), e) for i, e in enumerate(parse(UsageBatchIn, body, "events").events)]
     if not isinstance(body, dict):
-        raise ValidationFailed.at([], f"must be an event object or {{\"events\": [...]}} with 1..{MAX_EVENTS_PER_BATCH} events")
+        raise ValidationFailed.at(
+            [], f'must be an event object or {{"events": [...]}} with 1..{MAX_EVENTS_PER_BATCH} events'
+        )
     return [((), parse(UsageEventIn, body, "event"))]
 
 
@@ -120,7 +122,9 @@ def _stamp_github_claims(loc: tuple[Any, ...], inp: UsageEventIn, github: dict[s
     prefix = f"gh:{repository}:"
     event_id = inp.event_id or prefix + str(uuid.uuid4())
     if not event_id.startswith(prefix):
-        raise ValidationFailed.at([*loc, "event_id"], f"GitHub OIDC callers must use event ids starting with {prefix!r}")
+        raise ValidationFailed.at(
+            [*loc, "event_id"], f"GitHub OIDC callers must use event ids starting with {prefix!r}"
+        )
     github = {**(github or {}), **{k: claims[k] for k in GITHUB_CLAIMS if claims.get(k) is not None}}
     github["run_attempt"] = int(github["run_attempt"]) if "run_attempt" in github else None
     pull = re.fullmatch(r"refs/pull/(\d+)/(?:merge|head)", str(claims.get("ref") or ""))
@@ -182,14 +186,18 @@ def prepare(body: Any, *, github_claims: dict[str, Any] | None = None,
     overrides = pricing.load_overrides({e.service for _, e in located})
     for loc, e in located:
         if not e.model and pricing.requires_model(e.service, e.operation, overrides):
-            errors.append({"loc": [*loc, "model"], "msg": "Field required (only per-request priced operations may omit it)"})
+            errors.append(
+                {"loc": [*loc, "model"], "msg": "Field required (only per-request priced operations may omit it)"}
+            )
         pricing.price_event(e, e.cost_usd, overrides)
     if errors:
         raise ValidationFailed("invalid events", errors)
     return [e for _, e in located]
 
 
-def record_usage(body: Any, *, github_claims: dict[str, Any] | None = None, now: datetime | None = None) -> dict[str, Any]:
+def record_usage(
+    body: Any, *, github_claims: dict[str, Any] | None = None, now: datetime | None = None
+) -> dict[str, Any]:
     """`POST /ai_usage`: the SPEC 4.5 response. A 200 means the events are in DynamoDB."""
     prepared = prepare(body, github_claims=github_claims, now=now)
     unique = _first_of_each_id(prepared)

@@ -386,7 +386,11 @@ def _check_condition(op: dict[str, Any], current: Any) -> None:
         return
     if not get_filter_expression(condition, op.get("ExpressionAttributeNames"),
                                  op.get("ExpressionAttributeValues")).expr(current):
-        old = current.to_json()["Attributes"] if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current else None
+        old = (
+            current.to_json()["Attributes"]
+            if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current
+            else None
+        )
         raise _ConditionFailed(old)
 
 

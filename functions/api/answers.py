@@ -22,6 +22,8 @@ TEXT: OpenAPIResponseContentSchema = {"schema": {"type": "string"}}
 
 def answer(model: str, description: str, **other_media: OpenAPIResponseContentSchema) -> OpenAPIResponse:
     """`model` (a class name in `schemas.py`) as JSON, plus other media types: `text_csv=TEXT` is text/csv."""
-    content: dict[str, OpenAPIResponseContentSchema | OpenAPIResponseContentModel] = {"application/json": {"schema": {"$ref": SCHEMA_REF + model}}}
+    content: dict[str, OpenAPIResponseContentSchema | OpenAPIResponseContentModel] = {
+        "application/json": {"schema": {"$ref": SCHEMA_REF + model}}
+    }
     content.update({name.replace("_", "/", 1): media for name, media in other_media.items()})
     return {"description": description, "content": content}

@@ -38,7 +38,11 @@ QUERY_VALUE_RULES: dict[str, tuple[int, re.Pattern[str] | None, str]] = {
     "batch_id": (128, None, "at most 128 characters"),
     "repository": (200, None, "an owner/name repository of at most 200 characters"),
     "pr_number": (16, _DIGITS, "a pull request number"),
-    "budget_id": (64, re.compile(BUDGET_ID_PATTERN), "a budget id: 1..64 of [A-Za-z0-9._-], starting with a letter or digit"),
+    "budget_id": (
+        64,
+        re.compile(BUDGET_ID_PATTERN),
+        "a budget id: 1..64 of [A-Za-z0-9._-], starting with a letter or digit",
+    ),
 }
 
 

@@ -27,7 +27,9 @@ from shared.retry import ConditionFailed, until_no_conflict
 
 def _validate_id(budget_id: str) -> None:
     if not re.match(BUDGET_ID_PATTERN, budget_id):
-        raise ValidationFailed.at(["path", "budget_id"], "must be 1..64 of [A-Za-z0-9._-], starting with a letter or digit")
+        raise ValidationFailed.at(
+            ["path", "budget_id"], "must be 1..64 of [A-Za-z0-9._-], starting with a letter or digit"
+        )
 
 
 def parse_budget(body: Any) -> BudgetIn:
@@ -117,7 +119,10 @@ def _counting(definition: dict[str, Any]) -> tuple:
 
 def _only_override_changed(before: str, after: str) -> bool:
     b, a = json.loads(before), json.loads(after)
-    return b.get("override_until") != a.get("override_until") and {**b, "override_until": None} == {**a, "override_until": None}
+    return b.get("override_until") != a.get("override_until") and {**b, "override_until": None} == {
+        **a,
+        "override_until": None,
+    }
 
 
 def delete_budget(budget_id: str, principal: str, now: datetime | None = None) -> None:
@@ -150,15 +155,23 @@ def reset_budget(budget_id: str, principal: str, now: datetime | None = None) ->
         before = status(existing, now_)
         item = {**existing_item, "updated_at": format_ts(now_)}
         _start_generation(item, existing.generation + 1, now_)
-        history = _history_item(budget_id, "reset", principal, now_, {"generation": existing.generation, "status": before},
-                                {"generation": existing.generation + 1, "counting_from": now_.isoformat()})
+        history = _history_item(
+            budget_id,
+            "reset",
+            principal,
+            now_,
+            {"generation": existing.generation, "status": before},
+            {"generation": existing.generation + 1, "counting_from": now_.isoformat()},
+        )
         _write(item, existing_item, history, True)
         return budget_json(budget_of_item({k: v for k, v in item.items() if v is not None}), now_)
 
     return until_no_conflict(attempt)
 
 
-def _history_item(budget_id: str, action: str, principal: str, now: datetime, before: Any, after: Any) -> dict[str, Any]:
+def _history_item(
+    budget_id: str, action: str, principal: str, now: datetime, before: Any, after: Any
+) -> dict[str, Any]:
     ts = format_ts(now)
     return {**table.budget_history_key(budget_id, ts, f"{time.monotonic_ns() % 10**12:012d}"),
             "item_type": "budget_history", "budget_id": budget_id, "action": action, "principal": principal,

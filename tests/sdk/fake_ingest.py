@@ -108,7 +108,9 @@ class FakeIngest:
             self._seen.add(event["event_id"])
             duplicates += duplicate
             status = "duplicate" if duplicate else "created"
-            results.append({"event_id": event["event_id"], "status": status, "cost_usd": 0.001, "cost_source": "computed"})
+            results.append(
+                {"event_id": event["event_id"], "status": status, "cost_usd": 0.001, "cost_source": "computed"}
+            )
         return {"accepted": len(events) - duplicates, "duplicates": duplicates, "results": results}
 
 

@@ -196,9 +196,27 @@ async def test_track_reads_usage_from_returned_provider_objects(ingest, tracker)
     assert embed().model == "text-embedding-3-small"
     assert (await review()).model == "claude-sonnet-4-5-20250929"
     assert recorded(tracker, ingest) == [
-        {"service": "openai", "model": "gpt-4o-2024-08-06", "operation": "completion", "usage": OPENAI_CHAT["usage"], "status": "ok"},
-        {"service": "openai", "model": "text-embedding-3-small", "operation": "embedding", "usage": OPENAI_EMBEDDINGS["usage"], "status": "ok"},
-        {"service": "anthropic", "model": "claude-sonnet-4-5-20250929", "operation": "completion", "usage": ANTHROPIC_MESSAGE["usage"], "status": "ok"},
+        {
+            "service": "openai",
+            "model": "gpt-4o-2024-08-06",
+            "operation": "completion",
+            "usage": OPENAI_CHAT["usage"],
+            "status": "ok",
+        },
+        {
+            "service": "openai",
+            "model": "text-embedding-3-small",
+            "operation": "embedding",
+            "usage": OPENAI_EMBEDDINGS["usage"],
+            "status": "ok",
+        },
+        {
+            "service": "anthropic",
+            "model": "claude-sonnet-4-5-20250929",
+            "operation": "completion",
+            "usage": ANTHROPIC_MESSAGE["usage"],
+            "status": "ok",
+        },
     ]
 
 
@@ -218,9 +236,27 @@ def test_track_reads_usage_from_raw_json_responses(ingest, tracker):
     gemini_rest(), bedrock_converse(), openai_json()
 
     assert recorded(tracker, ingest) == [
-        {"service": "google", "model": "gemini-2.5-pro", "operation": "completion", "usage": GEMINI["usageMetadata"], "status": "ok"},
-        {"service": "bedrock", "model": "amazon.nova-pro-v1:0", "operation": "completion", "usage": BEDROCK_CONVERSE["usage"], "status": "ok"},
-        {"service": "openai", "model": "gpt-4o-2024-08-06", "operation": "completion", "usage": OPENAI_CHAT["usage"], "status": "ok"},
+        {
+            "service": "google",
+            "model": "gemini-2.5-pro",
+            "operation": "completion",
+            "usage": GEMINI["usageMetadata"],
+            "status": "ok",
+        },
+        {
+            "service": "bedrock",
+            "model": "amazon.nova-pro-v1:0",
+            "operation": "completion",
+            "usage": BEDROCK_CONVERSE["usage"],
+            "status": "ok",
+        },
+        {
+            "service": "openai",
+            "model": "gpt-4o-2024-08-06",
+            "operation": "completion",
+            "usage": OPENAI_CHAT["usage"],
+            "status": "ok",
+        },
     ]
 
 

@@ -97,7 +97,12 @@ def test_matrix_of_routes_and_callers(api, world):
     oidc = ISSUER.mint(repository="octo-org/octo-repo")
     for route, scope in ROUTES.items():
         # Public routes: the same answer for everyone, never 401/403.
-        callers = {"none": None, "unknown": UNKNOWN_KEY, "revoked": revoked, "oidc-bad-signature": with_flipped_signature(oidc)}
+        callers = {
+            "none": None,
+            "unknown": UNKNOWN_KEY,
+            "revoked": revoked,
+            "oidc-bad-signature": with_flipped_signature(oidc),
+        }
         if scope == PUBLIC:
             statuses = {name: send(api, route, token).status for name, token in callers.items()}
             statuses["admin"] = send(api, route, keys[ADMIN]).status
@@ -168,7 +173,9 @@ def test_keys_are_never_logged_nor_shown_again(api, world, capfd, caplog, monkey
         for answer in answers:
             assert secret not in answer.text and digest not in answer.text, answer
     listed = api.get("/keys").json()["keys"]
-    assert listed and all(set(k) == {"key_id", "name", "scopes", "created_at", "last_used_at", "revoked_at"} for k in listed)
+    assert listed and all(
+        set(k) == {"key_id", "name", "scopes", "created_at", "last_used_at", "revoked_at"} for k in listed
+    )
 
 
 def test_internal_errors_carry_no_internals(api, monkeypatch, caplog):

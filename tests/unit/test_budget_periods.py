@@ -61,7 +61,18 @@ def test_weekly_quarterly_yearly_total():
     assert (t.key, t.end) == ("total", None)
 
 
-@pytest.mark.parametrize("u, state", [("0", "ok"), ("0.7499", "ok"), ("0.75", "warning"), ("0.8999", "warning"),
-                                      ("0.9", "critical"), ("0.99999", "critical"), ("1", "exceeded"), ("3", "exceeded")])
+@pytest.mark.parametrize(
+    "u, state",
+    [
+        ("0", "ok"),
+        ("0.7499", "ok"),
+        ("0.75", "warning"),
+        ("0.8999", "warning"),
+        ("0.9", "critical"),
+        ("0.99999", "critical"),
+        ("1", "exceeded"),
+        ("3", "exceeded"),
+    ],
+)
 def test_state_bands(u, state):
     assert state_of(Decimal(u)) == state

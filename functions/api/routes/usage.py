@@ -34,8 +34,12 @@ TYPED: dict[str, Any] = {"enable_validation": True, "middlewares": [params.known
 DATE = r"^(\d{4}-\d{2}-\d{2})?$"
 NAMES = "hour|day|week|month|service|model|operation|user|project|job|batch|repository"
 NAME_LIST = rf"^(({NAMES})(,({NAMES}))*)?$"
-StartDate = Annotated[str | None, Query(pattern=DATE, description="YYYY-MM-DD, inclusive, UTC (default: end_date - 29 days)")]
-EndDate = Annotated[str | None, Query(pattern=DATE, description="YYYY-MM-DD, inclusive, UTC (default: today); range <= 400 days")]
+StartDate = Annotated[
+    str | None, Query(pattern=DATE, description="YYYY-MM-DD, inclusive, UTC (default: end_date - 29 days)")
+]
+EndDate = Annotated[
+    str | None, Query(pattern=DATE, description="YYYY-MM-DD, inclusive, UTC (default: today); range <= 400 days")
+]
 
 Filter = Annotated[str | None, Query(description="exact match; a comma-separated list (at most 50) matches any of its "
                                                  "values, each bounded like the stored field (400 otherwise)")]
