@@ -41,7 +41,9 @@ class ApiClient:
             payload = exc.read()
             try:
                 error = json.loads(payload)["error"]
-                raise ApiError(exc.code, error.get("code", "error"), error.get("message", ""), error.get("details")) from None
+                raise ApiError(
+                    exc.code, error.get("code", "error"), error.get("message", ""), error.get("details")
+                ) from None
             except (ValueError, KeyError, TypeError):
                 raise ApiError(exc.code, "http_error", payload.decode("utf-8", "replace")[:300] or exc.reason) from None
         except (urllib.error.URLError, OSError) as exc:

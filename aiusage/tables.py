@@ -261,9 +261,12 @@ def prices_renderables(answer: Mapping[str, Any]) -> list[Any]:
     per_request = answer.get("per_request") or []
     return [
         overrides_listing(answer.get("overrides") or [], "Overrides (PUT /prices)"),
-        Listing(f"Per-request prices (token prices: genai-prices {answer.get('genai_prices_version') or '?'})",
-                ["service", "operation", "per request", "version"], ["text", "text", "number", "text"],
-                [[r["service"], r["operation"], exact(r["per_request"]), _text(r.get("version"))] for r in per_request]),
+        Listing(
+            f"Per-request prices (token prices: genai-prices {answer.get('genai_prices_version') or '?'})",
+            ["service", "operation", "per request", "version"],
+            ["text", "text", "number", "text"],
+            [[r["service"], r["operation"], exact(r["per_request"]), _text(r.get("version"))] for r in per_request],
+        ),
     ]
 
 

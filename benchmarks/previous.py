@@ -28,8 +28,16 @@ def main(tree: str, requests_path: str, out_path: str) -> None:
     sys.modules["dynamodb_model"] = model  # dataclasses look their module up
     spec.loader.exec_module(model)
     sys.path.insert(0, tree)
-    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
-                       "AWS_REGION": "us-east-1", "TABLE_NAME": "previous", "POWERTOOLS_METRICS_DISABLED": "true"})
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "TABLE_NAME": "previous",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }
+    )
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "ALERTS_TOPIC_ARN"):
         os.environ.pop(name, None)
     from moto import mock_aws

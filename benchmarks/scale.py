@@ -78,22 +78,49 @@ def mix_requests(events: int, seed: int = 13) -> list[dict[str, Any]]:
             run = rng.randint(10**9, 10**10)
             sonnet = (rng.randint(10, 90), rng.randint(60_000, 180_000), rng.randint(800, 6000))
             haiku = (rng.randint(500, 4000), rng.randint(100, 900))
-            bodies.append({
-                "event_id": f"gh:{repo}:{run}:1:review:{n}", "timestamp": ts(), "service": "anthropic",
-                "github": {"repository": repo, "pr_number": rng.randint(1, 400), "run_id": str(run), "run_attempt": 1,
-                           "workflow": "Claude Code Review", "job": "review", "actor": "dev", "event_name": "pull_request",
-                           "sha": f"{rng.getrandbits(160):040x}"},
-                "claude_code_result": {
-                    "type": "result", "subtype": "success", "is_error": False, "num_turns": rng.randint(3, 20),
-                    "duration_ms": rng.randint(20_000, 300_000), "session_id": f"session-{seed}-{n}",
-                    "total_cost_usd": 0.5,
-                    "modelUsage": {
-                        "claude-sonnet-4-5": {"inputTokens": sonnet[0], "cacheReadInputTokens": sonnet[1],
-                                              "cacheCreationInputTokens": 0, "outputTokens": sonnet[2], "costUSD": 0.45},
-                        "claude-haiku-4-5": {"inputTokens": haiku[0], "cacheReadInputTokens": 0,
-                                             "cacheCreationInputTokens": 0, "outputTokens": haiku[1], "costUSD": 0.05},
-                    }},
-            })
+            bodies.append(
+                {
+                    "event_id": f"gh:{repo}:{run}:1:review:{n}",
+                    "timestamp": ts(),
+                    "service": "anthropic",
+                    "github": {
+                        "repository": repo,
+                        "pr_number": rng.randint(1, 400),
+                        "run_id": str(run),
+                        "run_attempt": 1,
+                        "workflow": "Claude Code Review",
+                        "job": "review",
+                        "actor": "dev",
+                        "event_name": "pull_request",
+                        "sha": f"{rng.getrandbits(160):040x}",
+                    },
+                    "claude_code_result": {
+                        "type": "result",
+                        "subtype": "success",
+                        "is_error": False,
+                        "num_turns": rng.randint(3, 20),
+                        "duration_ms": rng.randint(20_000, 300_000),
+                        "session_id": f"session-{seed}-{n}",
+                        "total_cost_usd": 0.5,
+                        "modelUsage": {
+                            "claude-sonnet-4-5": {
+                                "inputTokens": sonnet[0],
+                                "cacheReadInputTokens": sonnet[1],
+                                "cacheCreationInputTokens": 0,
+                                "outputTokens": sonnet[2],
+                                "costUSD": 0.45,
+                            },
+                            "claude-haiku-4-5": {
+                                "inputTokens": haiku[0],
+                                "cacheReadInputTokens": 0,
+                                "cacheCreationInputTokens": 0,
+                                "outputTokens": haiku[1],
+                                "costUSD": 0.05,
+                            },
+                        },
+                    },
+                }
+            )
             made += 2
     return bodies
 
@@ -176,8 +203,8 @@ def simulated_batches(records: list[dict[str, Any]]) -> list[tuple[str, list[dic
 
 def _check_totals(records: list[dict[str, Any]]) -> None:
     """The aggregated totals equal the sum over the stored events (the benchmark measures a correct run)."""
-    from shared import events, store
     from functions.api.routes.usage import usage_json
+    from shared import events, store
     from shared.query import UsageQuery, query_usage
 
     stored = [events.from_item(store.from_dynamo(r["dynamodb"]["NewImage"])) for r in records]

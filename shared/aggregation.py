@@ -69,7 +69,10 @@ def changes_of(records: Sequence[Mapping[str, Any]]) -> list[Change]:
     changes = []
     for record in records:
         body = record["dynamodb"]
-        if record.get("eventName") not in ("INSERT", "MODIFY") or body.get("Keys", {}).get("SK", {}).get("S") != table.EVENT_SK:
+        if (
+            record.get("eventName") not in ("INSERT", "MODIFY")
+            or body.get("Keys", {}).get("SK", {}).get("S") != table.EVENT_SK
+        ):
             continue  # the mapping's filter sends only these; anything else changes no total
         new, old = body.get("NewImage"), body.get("OldImage")
         changes.append(Change(
@@ -184,9 +187,9 @@ def apply_batch(shard_id: str, records: Sequence[Mapping[str, Any]], now: dateti
         except Exception:  # noqa: BLE001 - throttled or failed after retries: Lambda retries from here
             logger.exception("aggregator transaction failed")
             break
-    seq = _checkpoint_seq_or_none(shard_id)
-    if seq is None or changes[-1].seq > seq:
-        result.failed_from = next(c.sequence_number for c in changes if seq is None or c.seq > seq)
+    through = _checkpoint_seq_or_none(shard_id)
+    if through is None or changes[-1].seq > through:
+        result.failed_from = next(c.sequence_number for c in changes if through is None or c.seq > through)
     # Evaluate every budget the batch touched, applied now or before (a crash after the
     # transaction and before the alert must not lose the alert; the dedup key keeps it once).
     budgets.evaluate(_periods(touched or [(b.budget_id, format_ts(image.ts))
@@ -228,7 +231,9 @@ def _checkpoint_seq_or_none(shard_id: str) -> str | None:
         return None
 
 
-def _counted(changes: Iterable[Change], active: Sequence[budgets.Budget]) -> Iterator[tuple[budgets.Budget, UsageEvent]]:
+def _counted(
+    changes: Iterable[Change], active: Sequence[budgets.Budget]
+) -> Iterator[tuple[budgets.Budget, UsageEvent]]:
     for change in changes:
         for b in active:
             for image in (change.new, change.old):

@@ -7,6 +7,7 @@ local server change the environment and call `settings.cache_clear()`.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 
 from pydantic import BaseModel, Field
@@ -48,7 +49,7 @@ class Settings(BaseModel):
             self.budget_alarm_prefix = f"aiusage-{self.stage}/budget/"
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         values: dict[str, object] = {}
         for name in cls.model_fields:

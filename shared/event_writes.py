@@ -23,8 +23,12 @@ def put_event(item: dict[str, Any]) -> dict[str, Any] | None:
     """
     c = store.event_client()
     try:
-        c.put_item(TableName=store.table_name(), Item=store.to_dynamo(item), ConditionExpression="attribute_not_exists(PK)",
-                   ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        c.put_item(
+            TableName=store.table_name(),
+            Item=store.to_dynamo(item),
+            ConditionExpression="attribute_not_exists(PK)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
     except c.exceptions.ConditionalCheckFailedException as exc:
         old = exc.response.get("Item")
         return store.from_dynamo(old) if old else store.get(table.key(item["PK"], item["SK"]))

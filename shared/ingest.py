@@ -53,7 +53,9 @@ def parse_events(body: Any) -> list[tuple[tuple[Any, ...], UsageEventIn]]:
     if isinstance(body, dict) and "events" in body:
         return [(("events", i), e) for i, e in enumerate(parse(UsageBatchIn, body, "events").events)]
     if not isinstance(body, dict):
-        raise ValidationFailed.at([], f"must be an event object or {{\"events\": [...]}} with 1..{MAX_EVENTS_PER_BATCH} events")
+        raise ValidationFailed.at(
+            [], f'must be an event object or {{"events": [...]}} with 1..{MAX_EVENTS_PER_BATCH} events'
+        )
     return [((), parse(UsageEventIn, body, "event"))]
 
 
@@ -70,7 +72,7 @@ def normalise(loc: tuple[Any, ...], inp: UsageEventIn, github_claims: dict[str, 
     submitted = inp.model_dump(exclude_none=True)
     if github is not None:
         submitted["github"] = github
-    common = dict(
+    common: dict[str, Any] = dict(
         ts=inp.timestamp or now,
         requests=inp.requests,
         service_tier=inp.service_tier,
@@ -87,8 +89,10 @@ def normalise(loc: tuple[Any, ...], inp: UsageEventIn, github_claims: dict[str, 
     )
     if inp.claude_code_result is not None:
         return _claude_code_events(loc, inp, base_id, submitted, common)
+    service = inp.service
+    assert service is not None  # field_errors: required unless a Claude Code result gives the services
     try:
-        counts = normalise_usage(inp.service, inp.usage) if inp.usage is not None else Counts(
+        counts = normalise_usage(service, inp.usage) if inp.usage is not None else Counts(
             input_tokens=inp.input_tokens or 0,
             cache_read_tokens=inp.cache_read_tokens or 0,
             cache_write_tokens=inp.cache_write_tokens or 0,
@@ -99,7 +103,7 @@ def normalise(loc: tuple[Any, ...], inp: UsageEventIn, github_claims: dict[str, 
     except UsageShapeError as exc:
         raise ValidationFailed.at([*loc, "usage", *exc.loc], str(exc)) from None
     event = UsageEvent(
-        event_id=base_id, service=inp.service, model=inp.model or "", operation=inp.operation or "completion",
+        event_id=base_id, service=service, model=inp.model or "", operation=inp.operation or "completion",
         counts=counts, metadata=inp.metadata, content_hash=content_hash(submitted), **common,
     )
     event.cost_usd = inp.cost_usd  # reported cost, if any; priced later
@@ -118,7 +122,9 @@ def _stamp_github_claims(loc: tuple[Any, ...], inp: UsageEventIn, github: dict[s
     prefix = f"gh:{repository}:"
     event_id = inp.event_id or prefix + str(uuid.uuid4())
     if not event_id.startswith(prefix):
-        raise ValidationFailed.at([*loc, "event_id"], f"GitHub OIDC callers must use event ids starting with {prefix!r}")
+        raise ValidationFailed.at(
+            [*loc, "event_id"], f"GitHub OIDC callers must use event ids starting with {prefix!r}"
+        )
     github = {**(github or {}), **{k: claims[k] for k in GITHUB_CLAIMS if claims.get(k) is not None}}
     github["run_attempt"] = int(github["run_attempt"]) if "run_attempt" in github else None
     pull = re.fullmatch(r"refs/pull/(\d+)/(?:merge|head)", str(claims.get("ref") or ""))
@@ -130,6 +136,7 @@ def _stamp_github_claims(loc: tuple[Any, ...], inp: UsageEventIn, github: dict[s
 def _claude_code_events(loc: tuple[Any, ...], inp: UsageEventIn, base_id: str, submitted: dict[str, Any],
                         common: dict[str, Any]) -> list[Located]:
     try:
+        assert inp.claude_code_result is not None  # normalise calls this only for a Claude Code result
         run = claude_code_run(inp.claude_code_result)
     except UsageShapeError as exc:
         raise ValidationFailed.at([*loc, "claude_code_result", *exc.loc], str(exc)) from None
@@ -179,14 +186,18 @@ def prepare(body: Any, *, github_claims: dict[str, Any] | None = None,
     overrides = pricing.load_overrides({e.service for _, e in located})
     for loc, e in located:
         if not e.model and pricing.requires_model(e.service, e.operation, overrides):
-            errors.append({"loc": [*loc, "model"], "msg": "Field required (only per-request priced operations may omit it)"})
+            errors.append(
+                {"loc": [*loc, "model"], "msg": "Field required (only per-request priced operations may omit it)"}
+            )
         pricing.price_event(e, e.cost_usd, overrides)
     if errors:
         raise ValidationFailed("invalid events", errors)
     return [e for _, e in located]
 
 
-def record_usage(body: Any, *, github_claims: dict[str, Any] | None = None, now: datetime | None = None) -> dict[str, Any]:
+def record_usage(
+    body: Any, *, github_claims: dict[str, Any] | None = None, now: datetime | None = None
+) -> dict[str, Any]:
     """`POST /ai_usage`: the SPEC 4.5 response. A 200 means the events are in DynamoDB."""
     prepared = prepare(body, github_claims=github_claims, now=now)
     unique = _first_of_each_id(prepared)
@@ -201,7 +212,7 @@ def store_events(unique: list[UsageEvent]) -> dict[str, Outcome]:
     if len(unique) <= 1:
         return {e.event_id: _put(e, retention) for e in unique}
     with ThreadPoolExecutor(max_workers=min(PUT_THREADS, len(unique))) as pool:
-        return dict(zip((e.event_id for e in unique), pool.map(lambda e: _put(e, retention), unique)))
+        return dict(zip((e.event_id for e in unique), pool.map(lambda e: _put(e, retention), unique), strict=True))
 
 
 def _put(e: UsageEvent, retention_days: int) -> Outcome:

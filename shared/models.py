@@ -53,6 +53,7 @@ def lower_slug(value: Any) -> Any:
 
 def parse_timestamp(value: Any) -> datetime:
     """RFC 3339 with an offset -> aware UTC datetime."""
+    parsed: datetime | None
     if isinstance(value, datetime):
         parsed = value
     else:
@@ -73,7 +74,9 @@ def parse_timestamp(value: Any) -> datetime:
     return utc
 
 
-DATE_OR_TIMESTAMP = "must be a date YYYY-MM-DD (midnight UTC) or an RFC 3339 timestamp with offset, e.g. 2026-11-21T09:30:00Z"
+DATE_OR_TIMESTAMP = (
+    "must be a date YYYY-MM-DD (midnight UTC) or an RFC 3339 timestamp with offset, e.g. 2026-11-21T09:30:00Z"
+)
 
 
 def parse_date_or_timestamp(value: Any) -> datetime:
@@ -105,7 +108,9 @@ InputT = TypeVar("InputT", bound=BaseModel)
 
 
 class GitHubContext(_Input):
-    repository: Annotated[str, StringConstraints(max_length=200, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")] | None = None
+    repository: (
+        Annotated[str, StringConstraints(max_length=200, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")] | None
+    ) = None
     pr_number: Annotated[StrictInt, Field(ge=1, le=MAX_COUNT)] | None = None
     run_id: Annotated[str, StringConstraints(max_length=64)] | None = None
     run_attempt: Annotated[StrictInt, Field(ge=1, le=MAX_COUNT)] | None = None
@@ -186,12 +191,19 @@ class UsageEventIn(_Input):
             errors.append((("service",), "Field required"))
         if self.usage is not None and self.claude_code_result is not None:
             errors.append((("claude_code_result",), "give either usage or claude_code_result, not both"))
-        source = "usage" if self.usage is not None else "claude_code_result" if self.claude_code_result is not None else None
+        source = (
+            "usage" if self.usage is not None else "claude_code_result" if self.claude_code_result is not None else None
+        )
         for name in TOKEN_FIELDS:
             if source and getattr(self, name) is not None:
                 errors.append(((name,), f"cannot be given together with {source}"))
         if (self.cache_read_tokens or 0) + (self.cache_write_tokens or 0) > (self.input_tokens or 0):
-            errors.append((("cache_read_tokens",), "cache_read_tokens + cache_write_tokens exceed input_tokens, which includes them"))
+            errors.append(
+                (
+                    ("cache_read_tokens",),
+                    "cache_read_tokens + cache_write_tokens exceed input_tokens, which includes them",
+                )
+            )
         if (self.reasoning_tokens or 0) > (self.output_tokens or 0):
             errors.append((("reasoning_tokens",), "exceeds output_tokens, which includes it"))
         return errors
@@ -372,7 +384,9 @@ class BudgetIn(_Input):
     anchor_day: Annotated[StrictInt, Field(ge=1, le=28)] = 1
     limit_usd: Annotated[Decimal, Field(gt=0, le=MAX_USD * MAX_COUNT, allow_inf_nan=False, max_digits=38)] | None = None
     limit_tokens: Annotated[StrictInt, Field(gt=0, le=MAX_COUNT * MAX_COUNT)] | None = None
-    limit_credits: Annotated[Decimal, Field(gt=0, le=MAX_USD * MAX_COUNT, allow_inf_nan=False, max_digits=38)] | None = None
+    limit_credits: (
+        Annotated[Decimal, Field(gt=0, le=MAX_USD * MAX_COUNT, allow_inf_nan=False, max_digits=38)] | None
+    ) = None
     thresholds: list[Annotated[Decimal, Field(gt=0, le=10, allow_inf_nan=False)]] = Field(
         default_factory=lambda: [Decimal("0.5"), Decimal("0.8"), Decimal("1.0")], max_length=20)
     forecast_alert: bool = False

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import decimal
 from decimal import ROUND_HALF_UP, Context, Decimal
+from typing import overload
 
 MICRO = Decimal("0.000001")
 ZERO = Decimal(0)
@@ -83,6 +84,12 @@ def _readable(amount: Decimal) -> Decimal:
     return amount
 
 
+@overload
+def usd(amount: Decimal) -> float: ...
+@overload
+def usd(amount: None) -> None: ...
+@overload
+def usd(amount: Decimal | None) -> float | None: ...
 def usd(amount: Decimal | None) -> float | None:
     """A JSON number for an amount: rounded, then the shortest float that prints the same.
 

@@ -88,7 +88,11 @@ def period_of(kind: str, timezone: str, anchor_day: int, at: datetime) -> Period
         year, week, _ = monday.isocalendar()
         return Period(midnight(monday), midnight(monday + timedelta(days=7)), f"{year}-W{week:02d}")
     if kind == "monthly":
-        start = date(d.year, d.month, anchor_day) if d.day >= anchor_day else add_months(date(d.year, d.month, anchor_day), -1)
+        start = (
+            date(d.year, d.month, anchor_day)
+            if d.day >= anchor_day
+            else add_months(date(d.year, d.month, anchor_day), -1)
+        )
         key = start.strftime("%Y-%m") if anchor_day == 1 else start.isoformat()
         return Period(midnight(start), midnight(add_months(start, 1)), key)
     if kind == "quarterly":

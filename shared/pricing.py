@@ -33,7 +33,13 @@ from shared.models import SLUG, Counts, PriceOverrideIn, format_ts
 from shared.money import MILLION, ZERO, exact_amount
 from shared.usage import genai_usage
 
-GENAI_PRICES_PROVIDER = {"openai": "openai", "anthropic": "anthropic", "google": "google", "bedrock": "aws", "azure": "azure"}
+GENAI_PRICES_PROVIDER = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "google": "google",
+    "bedrock": "aws",
+    "azure": "azure",
+}
 HALF_PRICE_TIERS = {"batch", "flex"}
 HALF_PRICE_SERVICES = {"openai", "anthropic"}
 
@@ -91,7 +97,9 @@ def requires_model(service: str, operation: str, overrides: Sequence[PriceOverri
     """A model is required unless the operation is priced per request."""
     if operation in PER_REQUEST_PRICES.get(service, {}):
         return False
-    return not any(o.model_or_operation == operation and o.per_request is not None for o in overrides if o.service == service)
+    return not any(
+        o.model_or_operation == operation and o.per_request is not None for o in overrides if o.service == service
+    )
 
 
 def find_override(service: str, model: str, operation: str, at: datetime,
@@ -285,8 +293,11 @@ def price_view(service: str | None, model: str | None, operation: str | None, no
     if service and (model or operation):
         return {"prices": [effective_price(service, model or "", (operation or "completion").lower(), now)]}
     services = {service} if service else None
-    overrides = (load_overrides(services) if services else
-                 [override_of_item(i) for i in repository.current().query(table.PRICES_LISTING, index=table.GSI_LISTINGS)])
+    overrides = (
+        load_overrides(services)
+        if services
+        else [override_of_item(i) for i in repository.current().query(table.PRICES_LISTING, index=table.GSI_LISTINGS)]
+    )
     per_request = [
         {"service": svc, "operation": op, "per_request": float(price), "source": SOURCE_PER_REQUEST,
          "version": PER_REQUEST_VERSION}

@@ -143,11 +143,15 @@ def _service_cells(q: UsageQuery, stats: store.ReadStats, *, hourly: bool) -> It
     else:
         for month in _months(q.start, q.end):
             for partition in table.day_cell_partitions(month):
-                for item in store.query_all(partition, sk_between=_day_range_in_month(month, q.start, q.end), stats=stats):
+                for item in store.query_all(
+                    partition, sk_between=_day_range_in_month(month, q.start, q.end), stats=stats
+                ):
                     yield record_of_cell(item)
 
 
-def _dimension_records(dim_filter: tuple[str, list[str] | None], q: UsageQuery, stats: store.ReadStats) -> Iterator[Record]:
+def _dimension_records(
+    dim_filter: tuple[str, list[str] | None], q: UsageQuery, stats: store.ReadStats
+) -> Iterator[Record]:
     dim, values = dim_filter
     for month in _months(q.start, q.end):
         for partition in table.dimension_cell_partitions(dim, month):
@@ -157,10 +161,7 @@ def _dimension_records(dim_filter: tuple[str, list[str] | None], q: UsageQuery, 
 
 
 def _matches(record: Record, filters: Mapping[str, list[str]]) -> bool:
-    for name, values in filters.items():
-        if name in CELL_FILTERS and record.dims.get(name) not in values:
-            return False
-    return True
+    return all(record.dims.get(name) in values for name, values in filters.items() if name in CELL_FILTERS)
 
 
 def _from_cells(q: UsageQuery, stats: store.ReadStats) -> Folded:
@@ -178,9 +179,7 @@ def _from_cells(q: UsageQuery, stats: store.ReadStats) -> Folded:
 
 
 def _event_records(q: UsageQuery, stats: store.ReadStats) -> Iterator[Record]:
-    read = 0
-    for e in _raw_events(q, stats):
-        read += 1
+    for read, e in enumerate(_raw_events(q, stats), start=1):
         if read > MAX_RAW_EVENTS:
             raise ValidationFailed.at(
                 ["query"], f"this view reads raw events and would read more than {MAX_RAW_EVENTS}; "
@@ -248,8 +247,12 @@ def _service_month_groups(start: date, end: date, services: list[str] | None,
 def _services_in(month: str, first: date, last: date, stats: store.ReadStats) -> list[str]:
     found: set[str] = set()
     for partition in table.day_cell_partitions(month):
-        for item in store.query_all(partition, sk_between=table.cell_sort_range(first.strftime("%d"), last.strftime("%d")),
-                                    attributes=["service"], stats=stats):
+        for item in store.query_all(
+            partition,
+            sk_between=table.cell_sort_range(first.strftime("%d"), last.strftime("%d")),
+            attributes=["service"],
+            stats=stats,
+        ):
             found.add(item["service"])
     return sorted(found)
 
@@ -314,7 +317,9 @@ def _listing(q: EventsQuery,
     """The groups of partitions to list, newest group first, and a filter on what they hold."""
     chosen = [name for name in ("service", "job_id", "batch_id", "pr_number") if getattr(q, name) is not None]
     if len(chosen) > 1:
-        raise ValidationFailed.at(["query", chosen[1]], f"give one of service, job_id, batch_id, pr_number (got {', '.join(chosen)})")
+        raise ValidationFailed.at(
+            ["query", chosen[1]], f"give one of service, job_id, batch_id, pr_number (got {', '.join(chosen)})"
+        )
     if q.pr_number is not None:
         if not q.repository:
             raise ValidationFailed.at(["query", "repository"], "is required with pr_number")
@@ -355,7 +360,7 @@ def _merge_newest(partitions: list[tuple[table.Gsi, str]], bounds: tuple[str, st
 class _Desc(str):
     """A sort key that orders descending in a min-heap."""
 
-    def __lt__(self, other: str) -> bool:  # type: ignore[override]
+    def __lt__(self, other: str) -> bool:
         return str.__gt__(self, other)
 
 
@@ -418,7 +423,9 @@ def estimate(request: EstimateIn, now: datetime | None = None) -> dict[str, Any]
     for n, item in enumerate(request.items):
         operation = item.operation or "completion"
         if not item.model and pricing.requires_model(item.service, operation, overrides):
-            raise ValidationFailed.at(["items", n, "model"], "Field required (only per-request priced operations may omit it)")
+            raise ValidationFailed.at(
+                ["items", n, "model"], "Field required (only per-request priced operations may omit it)"
+            )
         counts = Counts(input_tokens=item.input_tokens, cache_read_tokens=item.cache_read_tokens,
                         cache_write_tokens=item.cache_write_tokens, output_tokens=item.output_tokens)
         q = pricing.quote(item.service, item.model or "", operation, counts, 1, now, item.service_tier, overrides)

@@ -37,13 +37,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, cast
 
 from shared import alerts, budgets, query, store, table
 from shared.errors import NotFound, ValidationFailed
 from shared.models import EARLIEST, LATEST_DATE, format_ts
-from shared.periods import ReportPeriod, month_end
 from shared.money import ZERO, round_usd, usd
+from shared.periods import ReportPeriod, month_end
 from shared.rollups import NONE_KEY, Folded, Totals
 
 KINDS = ("daily", "weekly", "monthly")
@@ -190,7 +190,8 @@ def build_report(period: ReportPeriod, now: datetime | None = None) -> Report:
     history_start = min(period.start - timedelta(days=ANOMALY_WINDOW_DAYS), previous.start, month_start)
     history = query.aggregate(query.UsageQuery(history_start, period.end, ["day"], ["day", "service"]), stats)
     by_day = {date.fromisoformat(k): t for k, t in history.by["day"].items()}
-    by_day_service = {(date.fromisoformat(d), s or NONE_KEY): t for (d, s), t in history.rows.items()}
+    by_day_service = {(date.fromisoformat(cast(str, d)), s or NONE_KEY): t  # grouped by day: never None
+                      for (d, s), t in history.rows.items()}
     return Report(
         period=period,
         generated_at=now,
@@ -246,8 +247,8 @@ def find_anomalies(days: Iterable[date], by_day: Mapping[date, Totals],
                    by_day_service: Mapping[tuple[date, str], Totals]) -> list[Anomaly]:
     """Days, and services on a day, whose cost is far above their trailing 14-day mean (see the module doc)."""
     by_service: dict[str, dict[date, Totals]] = {}
-    for (d, service), t in by_day_service.items():
-        by_service.setdefault(service, {})[d] = t
+    for (d, name), t in by_day_service.items():
+        by_service.setdefault(name, {})[d] = t
     found: list[Anomaly] = []
     for day in days:
         window = [day - timedelta(days=n) for n in range(ANOMALY_WINDOW_DAYS, 0, -1)]

@@ -26,7 +26,10 @@ Key = dict[str, str]
 
 @dataclass(frozen=True)
 class Put:
-    """Write `item` whole; `if_absent`: only a new key; `if_equal=(name, value)`: only while the stored item holds it."""
+    """Write `item` whole.
+
+    `if_absent`: only a new key; `if_equal=(name, value)`: only while the stored item holds it.
+    """
 
     item: Item
     if_absent: bool = False

@@ -51,5 +51,8 @@ def retrying(operation: Callable[[int], T], *, retry_on: Callable[[Exception], b
 
 
 def until_no_conflict(operation: Callable[[int], T]) -> T:
-    """Optimistic concurrency: repeat `operation` (which reads, then writes conditionally) while it raises `ConditionFailed`."""
+    """Optimistic concurrency: repeat `operation` while it raises `ConditionFailed`.
+
+    The operation reads, then writes conditionally.
+    """
     return retrying(operation, retry_on=lambda exc: isinstance(exc, ConditionFailed), attempts=None, pause=False)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from shared import table
 from shared.events import UsageEvent
@@ -60,10 +60,11 @@ class Totals:
     @classmethod
     def of_item(cls, item: Mapping[str, Any]) -> Totals:
         """From a stored cell or spend item (DynamoDB numbers arrive as Decimal)."""
-        return cls(**{
+        values: dict[str, Any] = {
             name: (Decimal(item.get(name, 0)) if name in ("cost_usd", "credits") else int(item.get(name, 0)))
             for name in table.COUNTERS
-        })
+        }
+        return cls(**values)
 
     def add(self, other: Totals) -> Totals:
         for f in fields(self):
@@ -175,10 +176,10 @@ def bucket(name: str, dims: Mapping[str, str | None]) -> str | None:
     if name == "hour":
         return f"{dims['day']}T{dims['hour']}"
     if name == "week":
-        year, week, _ = date.fromisoformat(dims["day"]).isocalendar()
+        year, week, _ = date.fromisoformat(cast(str, dims["day"])).isocalendar()  # every cell has its day
         return f"{year}-W{week:02d}"
     if name == "month":
-        return dims["day"][:7]
+        return cast(str, dims["day"])[:7]
     return dims.get(name) or None
 
 
@@ -195,7 +196,7 @@ class Folded:
 
     def rows_json(self, group_by: list[str]) -> list[dict[str, Any]]:
         ordered = sorted(self.rows.items(), key=lambda kv: tuple("" if v is None else v for v in kv[0]))
-        return [{**dict(zip(group_by, key)), **t.as_json()} for key, t in ordered]
+        return [{**dict(zip(group_by, key, strict=True)), **t.as_json()} for key, t in ordered]
 
 
 def fold(records: Iterable[Record], aggregation: list[str], group_by: list[str]) -> Folded:

@@ -128,7 +128,9 @@ def get(key: dict[str, str], *, stats: ReadStats | None = None, consistent: bool
 def batch_get(keys: Sequence[dict[str, str]], *, stats: ReadStats | None = None) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for start in range(0, len(keys), 100):
-        pending: dict[str, Any] = {table_name(): {"Keys": [to_dynamo(k) for k in keys[start:start + 100]], "ConsistentRead": True}}
+        pending: dict[str, Any] = {
+            table_name(): {"Keys": [to_dynamo(k) for k in keys[start : start + 100]], "ConsistentRead": True}
+        }
         attempt = 0
         while pending:
             response = client().batch_get_item(RequestItems=pending)
@@ -293,7 +295,10 @@ def _is_transient_cancellation(exc: Exception) -> bool:
 
 def put_action(item: dict[str, Any], *, if_absent: bool = False,
                if_equal: tuple[str, Any] | None = None) -> dict[str, Any]:
-    """A transaction's Put; `if_absent`: only a new key; `if_equal=(name, value)`: only while the stored item holds it."""
+    """A transaction's Put.
+
+    `if_absent`: only a new key; `if_equal=(name, value)`: only while the stored item holds it.
+    """
     action: dict[str, Any] = {"TableName": table_name(), "Item": to_dynamo(item)}
     if if_absent:
         action["ConditionExpression"] = "attribute_not_exists(PK)"
@@ -358,13 +363,17 @@ def is_condition_failure(exc: Exception) -> bool:
 def put_items(items: Sequence[dict[str, Any]], write_stats: WriteStats | None = None) -> None:
     """Bulk-load finished items (benchmarks, imports) with BatchWriteItem, 25 at a time."""
     for start in range(0, len(items), 25):
-        pending: dict[str, Any] = {table_name(): [{"PutRequest": {"Item": to_dynamo(i)}} for i in items[start:start + 25]]}
+        pending: dict[str, Any] = {
+            table_name(): [{"PutRequest": {"Item": to_dynamo(i)}} for i in items[start : start + 25]]
+        }
         attempt = 0
         while pending:
             response = client().batch_write_item(RequestItems=pending)
             if write_stats is not None:
                 write_stats.write_requests += 1
-                write_stats.item_writes += len(pending[table_name()]) - len((response.get("UnprocessedItems") or {}).get(table_name(), []))
+                write_stats.item_writes += len(pending[table_name()]) - len(
+                    (response.get("UnprocessedItems") or {}).get(table_name(), [])
+                )
             pending = response.get("UnprocessedItems") or {}
             if pending:
                 attempt += 1

@@ -60,7 +60,7 @@ class Api:
 
     def call(self, method: str, path: str, *, body: Any = None, query: dict[str, Any] | None = None,
              key: str | None = "default", raw: bytes | None = None, headers: dict[str, str] | None = None,
-             drain: bool = True) -> "Answer":
+             drain: bool = True) -> Answer:
         """One request. First, like a user waiting on `stats.aggregated_through`, it lets the aggregator
         fold in everything recorded so far (`drain=False` reads the totals as they are)."""
         if drain:
@@ -77,16 +77,16 @@ class Api:
         result = self.gateway.invoke(method, path, urlencode(query or {}), h, raw or b"")
         return Answer(result)
 
-    def get(self, path: str, drain: bool = True, **query: Any) -> "Answer":
+    def get(self, path: str, drain: bool = True, **query: Any) -> Answer:
         return self.call("GET", path, query=query, drain=drain)
 
-    def post(self, path: str, body: Any, **kwargs: Any) -> "Answer":
+    def post(self, path: str, body: Any, **kwargs: Any) -> Answer:
         return self.call("POST", path, body=body, **kwargs)
 
-    def put(self, path: str, body: Any, **kwargs: Any) -> "Answer":
+    def put(self, path: str, body: Any, **kwargs: Any) -> Answer:
         return self.call("PUT", path, body=body, **kwargs)
 
-    def delete(self, path: str, **kwargs: Any) -> "Answer":
+    def delete(self, path: str, **kwargs: Any) -> Answer:
         return self.call("DELETE", path, **kwargs)
 
 

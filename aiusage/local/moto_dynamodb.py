@@ -154,7 +154,6 @@ def install() -> None:
         return
     check_moto_version()
     from moto.dynamodb.models import DynamoDBBackend
-
     from moto.dynamodb.models.table import Table
 
     for name in ("put_item", "update_item", "delete_item", "batch_write_item"):
@@ -387,7 +386,11 @@ def _check_condition(op: dict[str, Any], current: Any) -> None:
         return
     if not get_filter_expression(condition, op.get("ExpressionAttributeNames"),
                                  op.get("ExpressionAttributeValues")).expr(current):
-        old = current.to_json()["Attributes"] if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current else None
+        old = (
+            current.to_json()["Attributes"]
+            if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current
+            else None
+        )
         raise _ConditionFailed(old)
 
 
@@ -422,7 +425,7 @@ def _plain_update(backend: Any, op: dict[str, Any]) -> bool:
     parts = _CLAUSE.split(op["UpdateExpression"])
     if parts[0].strip():
         return False
-    for verb, body in zip(parts[1::2], parts[2::2]):
+    for verb, body in zip(parts[1::2], parts[2::2], strict=True):
         for clause in (c.strip() for c in body.split(",")):
             match = {"SET": _SET, "ADD": _ADD, "REMOVE": _REMOVE}[verb].match(clause)
             if match is None or match.group(1) not in names:

@@ -12,6 +12,7 @@ forked child it starts a fresh sender.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -294,7 +295,7 @@ class Delivery:
             if not isinstance(loc, list):
                 continue
             # SPEC 3 spells it ["events", 3, "input_tokens"]; tolerate a prefix such as "body".
-            for key, index in zip(loc, loc[1:]):
+            for key, index in itertools.pairwise(loc):
                 if key == "events" and isinstance(index, int) and 0 <= index < len(chunk):
                     bad.add(index)
                     break

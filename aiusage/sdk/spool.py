@@ -161,7 +161,9 @@ class Spool:
             # A torn line (e.g. disk full mid-write) must not block the rest forever.
             log.warning("aiusage: %d unreadable spool line(s) moved to %s", len(unreadable), self.rejected_path)
             now = utc_now()
-            records = [{"rejected_at": now, "status": 0, "error": "unreadable spool line", "line": u} for u in unreadable]
+            records = [
+                {"rejected_at": now, "status": 0, "error": "unreadable spool line", "line": u} for u in unreadable
+            ]
             append_jsonl(self.rejected_path, records)
         return Claim(path=path, events=events, fd=fd)
 

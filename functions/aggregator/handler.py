@@ -36,8 +36,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     shard_id = event.get("shardId")
     if not shard_id:
         raise ValueError("a stream batch without shardId: the event source mapping needs its tumbling window")
-    result = aggregation.apply_batch(shard_id, event["Records"])
-    logger.info("batch", extra={"shard_id": shard_id, "records": len(event["Records"]), "transactions": result.applied,
-                                "skipped": result.skipped, "failed_from": result.failed_from})
-    failures = [{"itemIdentifier": result.failed_from}] if result.failed_from else []
+    batch = aggregation.apply_batch(shard_id, event["Records"])
+    logger.info("batch", extra={"shard_id": shard_id, "records": len(event["Records"]), "transactions": batch.applied,
+                                "skipped": batch.skipped, "failed_from": batch.failed_from})
+    failures = [{"itemIdentifier": batch.failed_from}] if batch.failed_from else []
     return {"batchItemFailures": failures, "state": {}}

@@ -7,14 +7,23 @@ start (routes import this module, which imports nothing).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # types only: nothing is imported at run time
+    from aws_lambda_powertools.event_handler.openapi.types import (
+        OpenAPIResponse,
+        OpenAPIResponseContentModel,
+        OpenAPIResponseContentSchema,
+    )
 
 SCHEMA_REF = "#/components/schemas/"
-TEXT: dict[str, Any] = {"schema": {"type": "string"}}
+TEXT: OpenAPIResponseContentSchema = {"schema": {"type": "string"}}
 
 
-def answer(model: str, description: str, **other_media: dict[str, Any]) -> dict[str, Any]:
+def answer(model: str, description: str, **other_media: OpenAPIResponseContentSchema) -> OpenAPIResponse:
     """`model` (a class name in `schemas.py`) as JSON, plus other media types: `text_csv=TEXT` is text/csv."""
-    content: dict[str, Any] = {"application/json": {"schema": {"$ref": SCHEMA_REF + model}}}
+    content: dict[str, OpenAPIResponseContentSchema | OpenAPIResponseContentModel] = {
+        "application/json": {"schema": {"$ref": SCHEMA_REF + model}}
+    }
     content.update({name.replace("_", "/", 1): media for name, media in other_media.items()})
     return {"description": description, "content": content}

@@ -51,6 +51,11 @@ def _resolve(event: dict[str, Any], context: Any) -> dict[str, Any]:
         # Checked above: the body is UTF-8 JSON text under a JSON content type (`text/json` and any case included),
         # and Powertools reads it as such (it knows `application/json` only).
         headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
-        event = {**event, "body": text, "isBase64Encoded": False, "headers": {**headers, "content-type": "application/json"}}
+        event = {
+            **event,
+            "body": text,
+            "isBase64Encoded": False,
+            "headers": {**headers, "content-type": "application/json"},
+        }
     app.append_context(principal=principal, github_claims=claims)
     return app.resolve(event, context)

@@ -38,7 +38,11 @@ QUERY_VALUE_RULES: dict[str, tuple[int, re.Pattern[str] | None, str]] = {
     "batch_id": (128, None, "at most 128 characters"),
     "repository": (200, None, "an owner/name repository of at most 200 characters"),
     "pr_number": (16, _DIGITS, "a pull request number"),
-    "budget_id": (64, re.compile(BUDGET_ID_PATTERN), "a budget id: 1..64 of [A-Za-z0-9._-], starting with a letter or digit"),
+    "budget_id": (
+        64,
+        re.compile(BUDGET_ID_PATTERN),
+        "a budget id: 1..64 of [A-Za-z0-9._-], starting with a letter or digit",
+    ),
 }
 
 
@@ -110,7 +114,7 @@ def values(name: str, raw: str | None, *, lower: bool = False) -> list[str]:
 
 def value(name: str, raw: str | None, *, lower: bool = False) -> str | None:
     """One filter value (bounded like the stored value), or None when absent or empty."""
-    return (query_values(name, raw, lower=lower, many=False) or [None])[0] if raw else None
+    return next(iter(query_values(name, raw, lower=lower, many=False)), None) if raw else None
 
 
 def since(raw: str | None, name: str = "since") -> datetime | None:

@@ -37,7 +37,9 @@ def parse_json(text: str) -> Any:
     try:
         value = json.loads(text, parse_float=Decimal, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise ValidationFailed.at(["body"], f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise ValidationFailed.at(
+            ["body"], f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     except RecursionError:
         raise ValidationFailed.at(["body"], f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
     except ValueError:  # an integer longer than Python converts (4300 digits)
@@ -65,7 +67,11 @@ def body_bytes(event: dict[str, Any]) -> bytes | None:
     if raw is None or raw == "":
         return None
     try:
-        data = base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else raw.encode("utf-8", "surrogatepass")
+        data = (
+            base64.b64decode(raw, validate=True)
+            if event.get("isBase64Encoded")
+            else raw.encode("utf-8", "surrogatepass")
+        )
     except (binascii.Error, ValueError):
         raise ValidationFailed.at(["body"], "body is not valid base64") from None
     if len(data) > MAX_BODY_BYTES:
@@ -74,8 +80,10 @@ def body_bytes(event: dict[str, Any]) -> bytes | None:
     content_type = headers.get("content-type", "")
     if content_type and content_type.split(";")[0].strip().lower() not in ("application/json", "text/json"):
         shown = content_type if len(content_type) <= 100 else content_type[:97] + "..."
-        raise UnsupportedMediaType(f"header.content-type: must be application/json, not {shown!r}",
-                                   [{"loc": ["header", "content-type"], "msg": f"must be application/json, not {shown!r}"}])
+        raise UnsupportedMediaType(
+            f"header.content-type: must be application/json, not {shown!r}",
+            [{"loc": ["header", "content-type"], "msg": f"must be application/json, not {shown!r}"}],
+        )
     return data
 
 

@@ -28,7 +28,9 @@ class _Out(BaseModel):
 class ErrorDetail(_Out):
     """One offending field: where it is and what is wrong with it."""
 
-    loc: list[str | int] = Field(description='Path to the field, e.g. ["events", 3, "input_tokens"] or ["query", "limit"]')
+    loc: list[str | int] = Field(
+        description='Path to the field, e.g. ["events", 3, "input_tokens"] or ["query", "limit"]'
+    )
     msg: str
 
 
@@ -67,7 +69,9 @@ class OpenApiDocument(_Out):
 class RecordResult(_Out):
     event_id: str
     status: Literal["created", "duplicate", "conflict"] = Field(
-        description="duplicate: this id is stored with the same content; conflict: with other content (the stored one wins)")
+        description="duplicate: this id is stored with the same content; "
+        "conflict: with other content (the stored one wins)"
+    )
     cost_usd: float = Field(description="Cost of the stored event")
     cost_source: Literal["reported", "computed", "unpriced"]
 
@@ -78,7 +82,9 @@ class RecordAnswer(_Out):
     accepted: int = Field(ge=0)
     duplicates: int = Field(ge=0)
     conflicts: int = Field(ge=0)
-    results: list[RecordResult] = Field(description="One per posted event, in order (a Claude Code result gives one per model)")
+    results: list[RecordResult] = Field(
+        description="One per posted event, in order (a Claude Code result gives one per model)"
+    )
     received_at: str | None = Field(description="When the newest event of this request was written (null when none "
                                                 "was): totals count it once `stats.aggregated_through` passes this")
 

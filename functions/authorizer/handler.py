@@ -45,7 +45,10 @@ def authorize(event: dict[str, Any]) -> dict[str, Any]:
     principal = keys.authenticate_key(token)
     if principal is None:
         return {"isAuthorized": True, "context": {"auth_error": "unknown or revoked API key"}}
-    return {"isAuthorized": True, "context": {"principal": principal.principal, "scopes": " ".join(sorted(principal.scopes))}}
+    return {
+        "isAuthorized": True,
+        "context": {"principal": principal.principal, "scopes": " ".join(sorted(principal.scopes))},
+    }
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -118,9 +118,9 @@ def from_eventbridge(event: dict[str, Any], message_id: str | None = None) -> Al
         raise MalformedMessage("the EventBridge event has no id")
     if not isinstance(detail, dict):
         raise MalformedMessage("the alarm event has no detail")
-    state = detail.get("state") if isinstance(detail.get("state"), dict) else {}
-    previous = detail.get("previousState") if isinstance(detail.get("previousState"), dict) else {}
-    configuration = detail.get("configuration") if isinstance(detail.get("configuration"), dict) else {}
+    state = _object(detail.get("state"))
+    previous = _object(detail.get("previousState"))
+    configuration = _object(detail.get("configuration"))
     metric = _first_metric(configuration.get("metrics"), "metricStat", "metric", "name", "namespace")
     dimensions = _first_dimensions(configuration.get("metrics"), "metricStat", "metric", "dimensions")
     threshold = None
@@ -140,7 +140,7 @@ def from_eventbridge(event: dict[str, Any], message_id: str | None = None) -> Al
 
 
 def _from_alarm_message(message_id: str, message: dict[str, Any]) -> AlarmNotification:
-    trigger = message.get("Trigger") if isinstance(message.get("Trigger"), dict) else {}
+    trigger = _object(message.get("Trigger"))
     metric: tuple[str | None, str | None] = (trigger.get("MetricName"), trigger.get("Namespace"))
     # SNS lists dimensions as [{"name": ..., "value": ...}] (metric math alarms: per metric, capitalised).
     dimensions: Any = {d.get("name"): d.get("value") for d in trigger.get("Dimensions") or []
@@ -156,6 +156,11 @@ def _from_alarm_message(message_id: str, message: dict[str, Any]) -> AlarmNotifi
         namespace=metric[1], threshold=trigger.get("Threshold"), time=message.get("StateChangeTime"),
         description=message.get("AlarmDescription"), alarm_arn=message.get("AlarmArn"),
         budget_id=dimensions.get(BUDGET_DIMENSION))
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object of the message, or {} for anything else."""
+    return value if isinstance(value, dict) else {}
 
 
 def _first_metric(metrics: Any, stat: str, metric: str, name: str, namespace: str) -> tuple[str | None, str | None]:

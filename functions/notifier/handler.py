@@ -13,6 +13,7 @@ error is re-raised after the other records ran, so Lambda retries the event
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -37,6 +38,7 @@ def notify(alarm: AlarmNotification) -> bool:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    items: list[tuple[str | None, Any, Callable[[dict[str, Any]], AlarmNotification | None]]]
     if isinstance(event.get("Records"), list):
         items = [((r.get("Sns") or {}).get("MessageId") if isinstance(r, dict) else None, r, from_sns_record)
                  for r in event["Records"]]

@@ -75,8 +75,11 @@ def kind_of(event: dict[str, Any]) -> Any:
     rules = " ".join(r.rsplit("/", 1)[-1] for r in event.get("resources") or [] if isinstance(r, str))
     named = [kind for kind in reports.KINDS if kind in rules.lower()]
     if len(named) != 1:
-        raise ValidationFailed.at(["event", "kind"], "missing: give {\"kind\": \"daily\"|\"weekly\"|\"monthly\"} as the "
-                                  f"rule's input, or name the kind in the rule (rules: {rules or 'none'})")
+        raise ValidationFailed.at(
+            ["event", "kind"],
+            'missing: give {"kind": "daily"|"weekly"|"monthly"} as the '
+            f"rule's input, or name the kind in the rule (rules: {rules or 'none'})",
+        )
     return named[0]
 
 

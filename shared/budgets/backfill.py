@@ -48,9 +48,12 @@ def backfill(b: Budget, now: datetime) -> None:
         periods[period.key] = period
         deltas.setdefault(period.key, CellDelta({"budget_id": b.budget_id, "period_key": period.key})).totals.add(
             Totals.of_event(e))
-    for key, period in periods.items():
-        repository.current().add_once(spend_key(b, key), deltas.get(key) or CellDelta({"budget_id": b.budget_id, "period_key": key}),
-                       BACKFILL_MARKER)
+    for key in periods:
+        repository.current().add_once(
+            spend_key(b, key),
+            deltas.get(key) or CellDelta({"budget_id": b.budget_id, "period_key": key}),
+            BACKFILL_MARKER,
+        )
     repository.current().update(table.budget_definition_key(b.budget_id), {BACKFILL_MARKER: format_ts(now)},
                  if_equal=("generation", b.generation))
     evaluate([(b, p) for p in periods.values()], now)
@@ -64,7 +67,9 @@ def services_between(start: datetime, end: datetime) -> list[str]:
         low = first.strftime("%d") if first.strftime("%Y-%m") == month else "01"
         high = last.strftime("%d") if last.strftime("%Y-%m") == month else "31"
         for partition in table.day_cell_partitions(month):
-            for item in repository.current().query(partition, sk_between=table.cell_sort_range(low, high), attributes=["service"]):
+            for item in repository.current().query(
+                partition, sk_between=table.cell_sort_range(low, high), attributes=["service"]
+            ):
                 found.add(item["service"])
     return sorted(found)
 

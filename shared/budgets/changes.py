@@ -27,7 +27,9 @@ from shared.retry import ConditionFailed, until_no_conflict
 
 def _validate_id(budget_id: str) -> None:
     if not re.match(BUDGET_ID_PATTERN, budget_id):
-        raise ValidationFailed.at(["path", "budget_id"], "must be 1..64 of [A-Za-z0-9._-], starting with a letter or digit")
+        raise ValidationFailed.at(
+            ["path", "budget_id"], "must be 1..64 of [A-Za-z0-9._-], starting with a letter or digit"
+        )
 
 
 def parse_budget(body: Any) -> BudgetIn:
@@ -48,21 +50,22 @@ def put_budget(budget_id: str, body: Any, principal: str, now: datetime | None =
     def attempt(_: int) -> tuple[dict[str, Any], bool]:
         now_ = now or datetime.now(UTC)
         existing, existing_item = load(budget_id)
+        stored = existing_item or {}  # load gives both or neither: the item whenever `existing` is a budget
         definition = definition_text(parsed, parsed.name or budget_id)
-        if existing is not None and existing_item["definition"] == definition and not late["stored"]:
+        if existing is not None and stored["definition"] == definition and not late["stored"]:
             budget_alarms.sync(existing)  # nothing changed; repeating a PUT repairs the alarms
             return budget_json(existing, now_), False
         # Our own generation, stored too late to be counted from its live_from, starts over: a new one.
         counting_changed = late["stored"] or existing is None or (
-            _counting(json.loads(existing_item["definition"])) != _counting(json.loads(definition)))
-        item = {**(existing_item or {}), **table.budget_definition_key(budget_id), "item_type": "budget",
+            _counting(json.loads(stored["definition"])) != _counting(json.loads(definition)))
+        item = {**stored, **table.budget_definition_key(budget_id), "item_type": "budget",
                 "budget_id": budget_id, "definition": definition,
                 "created_at": existing.created_at if existing else format_ts(now_), "updated_at": format_ts(now_)}
         if counting_changed:
             _start_generation(item, (existing.generation + 1) if existing else 1, None)
         b = budget_of_item(item)
         action = "create" if existing is None else (
-            "override" if _only_override_changed(existing_item["definition"], definition) else "update")
+            "override" if _only_override_changed(stored["definition"], definition) else "update")
         history = None if late["stored"] else _history_item(
             budget_id, action, principal, now_, existing.definition_json() if existing else None, b.definition_json())
         try:
@@ -116,7 +119,10 @@ def _counting(definition: dict[str, Any]) -> tuple:
 
 def _only_override_changed(before: str, after: str) -> bool:
     b, a = json.loads(before), json.loads(after)
-    return b.get("override_until") != a.get("override_until") and {**b, "override_until": None} == {**a, "override_until": None}
+    return b.get("override_until") != a.get("override_until") and {**b, "override_until": None} == {
+        **a,
+        "override_until": None,
+    }
 
 
 def delete_budget(budget_id: str, principal: str, now: datetime | None = None) -> None:
@@ -127,6 +133,7 @@ def delete_budget(budget_id: str, principal: str, now: datetime | None = None) -
         if existing is None:
             budget_alarms.remove(budget_id)  # what a DELETE that failed after the budget was gone left behind
             raise NotFound(f"no budget {budget_id}")
+        assert existing_item is not None  # load gives both or neither
         history = _history_item(budget_id, "delete", principal, now, existing.definition_json(), None)
         repository.current().write_all([
             Delete(table.budget_definition_key(budget_id), if_equal=("updated_at", existing_item["updated_at"])),
@@ -144,18 +151,27 @@ def reset_budget(budget_id: str, principal: str, now: datetime | None = None) ->
         existing, existing_item = load(budget_id)
         if existing is None:
             raise NotFound(f"no budget {budget_id}")
+        assert existing_item is not None  # load gives both or neither
         before = status(existing, now_)
         item = {**existing_item, "updated_at": format_ts(now_)}
         _start_generation(item, existing.generation + 1, now_)
-        history = _history_item(budget_id, "reset", principal, now_, {"generation": existing.generation, "status": before},
-                                {"generation": existing.generation + 1, "counting_from": now_.isoformat()})
+        history = _history_item(
+            budget_id,
+            "reset",
+            principal,
+            now_,
+            {"generation": existing.generation, "status": before},
+            {"generation": existing.generation + 1, "counting_from": now_.isoformat()},
+        )
         _write(item, existing_item, history, True)
         return budget_json(budget_of_item({k: v for k, v in item.items() if v is not None}), now_)
 
     return until_no_conflict(attempt)
 
 
-def _history_item(budget_id: str, action: str, principal: str, now: datetime, before: Any, after: Any) -> dict[str, Any]:
+def _history_item(
+    budget_id: str, action: str, principal: str, now: datetime, before: Any, after: Any
+) -> dict[str, Any]:
     ts = format_ts(now)
     return {**table.budget_history_key(budget_id, ts, f"{time.monotonic_ns() % 10**12:012d}"),
             "item_type": "budget_history", "budget_id": budget_id, "action": action, "principal": principal,

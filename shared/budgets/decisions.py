@@ -46,8 +46,15 @@ def check(body: Any, now: datetime | None = None) -> dict[str, Any]:
         if action in ("block", "queue", "degrade") and b.override_until and b.override_until > now:
             action = "warn"
         utilization = used / b.limit
-        decisions.append({"budget_id": b.budget_id, "remaining_usd": usd(b.limit_usd - spent.cost_usd) if b.limit_usd is not None else None,
-                          "utilization": round(float(utilization), 6), "state": state_of(utilization), "action": action})
+        decisions.append(
+            {
+                "budget_id": b.budget_id,
+                "remaining_usd": usd(b.limit_usd - spent.cost_usd) if b.limit_usd is not None else None,
+                "utilization": round(float(utilization), 6),
+                "state": state_of(utilization),
+                "action": action,
+            }
+        )
         if ACTION_RANK[action] > ACTION_RANK[overall]:
             overall = action
             fallback = b.fallback_model if action == "degrade" else None

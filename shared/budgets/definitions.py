@@ -81,8 +81,10 @@ class Budget:
 
     @property
     def limit(self) -> Decimal:
-        return Decimal(self.limit_usd if self.limit_usd is not None else
-                       self.limit_tokens if self.limit_tokens is not None else self.limit_credits)
+        amount = (self.limit_usd if self.limit_usd is not None else
+                  self.limit_tokens if self.limit_tokens is not None else self.limit_credits)
+        assert amount is not None  # a budget has exactly one limit (parse_budget)
+        return Decimal(amount)
 
     def spent_in_limit_unit(self, t: Totals) -> Decimal:
         return {"usd": t.cost_usd, "tokens": Decimal(t.tokens), "credits": t.credits}[self.limit_kind]

@@ -148,7 +148,9 @@ def status(b: Budget, now: datetime, stats: store.ReadStats | None = None) -> di
         "burn_rate_usd_per_day": usd(burn_usd),
         "forecast_usd": usd(forecast_usd),
         "forecast_utilization": round(float(s["forecast"] / b.limit), 6) if s["forecast"] is not None else None,
-        "forecast_exhausted_at": s["exhausted_at"].astimezone(UTC).isoformat().replace("+00:00", "Z") if s["exhausted_at"] else None,
+        "forecast_exhausted_at": s["exhausted_at"].astimezone(UTC).isoformat().replace("+00:00", "Z")
+        if s["exhausted_at"]
+        else None,
         "thresholds_crossed": [float(t) for t in b.thresholds if s["utilization"] >= t],
         "override_active": bool(b.override_until and b.override_until > now),
         "events": spent.events,

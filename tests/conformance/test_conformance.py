@@ -75,9 +75,13 @@ def reference(case: dict[str, Any]) -> tuple[Decimal, Any]:
 
 def session_reference(model: str, entry: dict[str, Any]) -> Decimal:
     """A Claude Code modelUsage entry as Anthropic calls no larger than CHUNK input tokens, priced by genai-prices."""
-    counts = {"input_tokens": entry.get("inputTokens", 0), "cache_read_input_tokens": entry.get("cacheReadInputTokens", 0),
-              "cache_creation_input_tokens": entry.get("cacheCreationInputTokens", 0),
-              "output_tokens": entry.get("outputTokens", 0), "web_search_requests": entry.get("webSearchRequests", 0)}
+    counts = {
+        "input_tokens": entry.get("inputTokens", 0),
+        "cache_read_input_tokens": entry.get("cacheReadInputTokens", 0),
+        "cache_creation_input_tokens": entry.get("cacheCreationInputTokens", 0),
+        "output_tokens": entry.get("outputTokens", 0),
+        "web_search_requests": entry.get("webSearchRequests", 0),
+    }
     total_input = counts["input_tokens"] + counts["cache_read_input_tokens"] + counts["cache_creation_input_tokens"]
     calls = max(1, ceil(total_input / (CHUNK - 3)))  # each part rounds each of 3 counts up by at most 1
     total = Decimal(0)

@@ -22,7 +22,12 @@ ROUTE_SAMPLES = {
 }
 EXPECTED = {  # scope -> routes allowed
     "usage:write": {("POST", "/ai_usage")},
-    "usage:read": {("GET", "/ai_usage"), ("GET", "/ai_usage/events"), ("POST", "/ai_usage/estimate"), ("GET", "/prices")},
+    "usage:read": {
+        ("GET", "/ai_usage"),
+        ("GET", "/ai_usage/events"),
+        ("POST", "/ai_usage/estimate"),
+        ("GET", "/prices"),
+    },
     "admin": set(ROUTE_SAMPLES),
 }
 
@@ -148,7 +153,9 @@ def test_a_body_that_is_not_json_is_415(api):
     assert answer.status == 415, answer
     error = answer.json()["error"]
     assert error["code"] == "unsupported_media_type"
-    assert error["details"] == [{"loc": ["header", "content-type"], "msg": "must be application/json, not 'text/plain'"}]
+    assert error["details"] == [
+        {"loc": ["header", "content-type"], "msg": "must be application/json, not 'text/plain'"}
+    ]
 
 
 def test_dashboard_with_a_trailing_slash_and_head_requests(api):

@@ -90,7 +90,12 @@ def test_spend_counts_earlier_events_once_and_ignores_duplicates_and_other_scope
     spend(api, "before-1", 10)                # duplicate of an event the backfill counted
     spend(api, "after-2", 7, service="openai")
     status = api.get("/budgets/anth").json()["status"]
-    assert (status["spent_usd"], status["events"], status["remaining_usd"], status["utilization"]) == (30.0, 2, 70.0, 0.3)
+    assert (status["spent_usd"], status["events"], status["remaining_usd"], status["utilization"]) == (
+        30.0,
+        2,
+        70.0,
+        0.3,
+    )
     put_budget(api, "all")                    # global scope
     assert api.get("/budgets/all").json()["status"]["spent_usd"] == 42.0
 
@@ -125,8 +130,20 @@ def test_concurrent_writers_crossing_the_same_threshold_raise_one_alert(api, adm
     def writer(n):
         try:
             barrier.wait()
-            body = {"events": [{"event_id": f"race-{n}-{i}", "timestamp": now_ts(), "service": "openai",
-                                "model": "gpt-4o", "input_tokens": 1, "output_tokens": 1, "cost_usd": 1} for i in range(2)]}
+            body = {
+                "events": [
+                    {
+                        "event_id": f"race-{n}-{i}",
+                        "timestamp": now_ts(),
+                        "service": "openai",
+                        "model": "gpt-4o",
+                        "input_tokens": 1,
+                        "output_tokens": 1,
+                        "cost_usd": 1,
+                    }
+                    for i in range(2)
+                ]
+            }
             ingest.record_usage(json.loads(json.dumps(body)))
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
@@ -236,7 +253,9 @@ def test_estimate_reports_budget_impact(api):
                                                         "output_tokens": 100000, "count": 2}],
                                              "scope": {"service": "openai"}}).json()
     assert answer["total_estimated_cost_usd"] == 2.5
-    assert answer["budgets"] == [{"budget_id": "est", "remaining_usd": 1.0, "would_exceed": True, "action_on_limit": "warn"}]
+    assert answer["budgets"] == [
+        {"budget_id": "est", "remaining_usd": 1.0, "would_exceed": True, "action_on_limit": "warn"}
+    ]
 
 
 def test_reset_counts_from_now_and_history_records_every_change(api, key_with):
@@ -249,7 +268,9 @@ def test_reset_counts_from_now_and_history_records_every_change(api, key_with):
     spend(api, "r0", 9, ts=now_ts(120))   # a late arrival from before the reset does not count
     assert api.get("/budgets/r").json()["status"]["spent_usd"] == 3.0
     put_budget(api, "r", limit_usd=200)
-    put_budget(api, "r", limit_usd=200, override_until=(datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    put_budget(
+        api, "r", limit_usd=200, override_until=(datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
     assert api.get("/budgets/r").json()["status"]["spent_usd"] == 3.0  # a limit change keeps the spend
     assert api.delete("/budgets/r").status == 204
     entries = api.get("/budgets/r/history").json()["history"]

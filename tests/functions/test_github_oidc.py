@@ -162,10 +162,15 @@ REFUSED = {
     "owner not on the allowlist": (lambda: OWN.mint(repository="evil-org/octo-repo"), "not on the allowlist"),
     "missing repository_owner": (lambda: OWN.mint(repository_owner=None), "repository_owner"),
     "payload swapped under a valid signature": (
-        lambda: with_payload(OWN.mint(), OWN.claims(repository="octo-org/victim-repo")), "signature verification failed"),
+        lambda: with_payload(OWN.mint(), OWN.claims(repository="octo-org/victim-repo")),
+        "signature verification failed",
+    ),
     "one signature bit flipped": (lambda: with_flipped_signature(OWN.mint()), "signature verification failed"),
     "alg none": (lambda: unsigned_token(OWN.claims(), OWN.kid), "algorithm 'none'"),
-    "HS256 keyed with the public key": (lambda: hs256_token(OWN.claims(), OWN.public_pem(), OWN.kid), "algorithm 'HS256'"),
+    "HS256 keyed with the public key": (
+        lambda: hs256_token(OWN.claims(), OWN.public_pem(), OWN.kid),
+        "algorithm 'HS256'",
+    ),
     "unknown kid": (lambda: STRANGER.mint(), "kid"),
     "another key under our kid": (lambda: STRANGER.mint(headers={"kid": OWN.kid}), "signature verification failed"),
     "not JSON inside": (lambda: b64url_json({"alg": "RS256", "kid": OWN.kid}) + ".bm90IGpzb24.c2ln", "invalid"),
@@ -216,7 +221,9 @@ def jwks_server(aws, monkeypatch):
 
 def test_jwks_url_is_fetched_once_and_cached_across_verifications(api, jwks_server):
     for run in range(3):
-        answer = api.post("/ai_usage", {**SIMPLE_EVENT, "event_id": f"gh:octo-org/octo-repo:run-{run}"}, key=OWN.mint(run_id=str(run)))
+        answer = api.post(
+            "/ai_usage", {**SIMPLE_EVENT, "event_id": f"gh:octo-org/octo-repo:run-{run}"}, key=OWN.mint(run_id=str(run))
+        )
         assert answer.status == 200, answer
     refused = api.post("/ai_usage", SIMPLE_EVENT, key=OWN.mint(aud="someone-else"))
     assert refused.status == 401
@@ -252,4 +259,6 @@ def test_oidc_callers_ids_live_under_their_repository(api, oidc):
 def test_pull_request_number_comes_from_the_tokens_ref(api, oidc):
     body = {**SIMPLE_EVENT, "event_id": "gh:octo-org/octo-repo:pr", "github": {"pr_number": 999, "job": "review"}}
     assert api.post("/ai_usage", body, key=OWN.mint(ref="refs/pull/123/merge")).status == 200
-    assert [e["github"]["pr_number"] for e in stored_events(api, repository="octo-org/octo-repo", pr_number="123")] == [123]
+    assert [e["github"]["pr_number"] for e in stored_events(api, repository="octo-org/octo-repo", pr_number="123")] == [
+        123
+    ]

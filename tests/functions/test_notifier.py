@@ -194,13 +194,15 @@ def test_alarm_is_forwarded_to_the_webhook_from_the_secret(api, webhook):
     text = post["body"]["text"]
     assert text.startswith(
         ":rotating_light: ALARM: aiusage-prod-budget-anthropic-monthly-80 (was OK) - Threshold Crossed")
-    assert text.endswith("\nAIUsage/BudgetUtilization, budget anthropic-monthly, threshold 80, 2026-11-21T09:06:12.482000Z")
+    assert text.endswith(
+        "\nAIUsage/BudgetUtilization, budget anthropic-monthly, threshold 80, 2026-11-21T09:06:12.482000Z"
+    )
 
 
 def test_the_webhook_url_may_be_json_and_is_fetched_once_per_cold_start(api, webhook, monkeypatch):
     import boto3
-
     from aws_lambda_powertools.utilities import parameters
+
     from shared.config import settings
 
     arn = boto3.client("secretsmanager").create_secret(Name="aiusage/webhook-json",

@@ -35,7 +35,11 @@ def test_a_session_without_cost_usd_costs_its_tokens_at_base_rates(api):
     # $3 input, $0.30 cache read, $3.75 cache write, $15 output per MTok = $0.32262. Before: the session's
     # 630,040 input tokens were priced as one request in the >200k tier: $0.63024.
     (result,) = post(api, {"event_id": "cc-1", "timestamp": TS, "claude_code_result": REPRO})
-    assert (result["event_id"], result["cost_usd"], result["cost_source"]) == ("cc-1:claude-sonnet-4-5", 0.32262, "computed")
+    assert (result["event_id"], result["cost_usd"], result["cost_source"]) == (
+        "cc-1:claude-sonnet-4-5",
+        0.32262,
+        "computed",
+    )
     drain()
     summary = api.get("/ai_usage", **DAY).json()["summary"]
     assert (summary["total_cost_usd"], summary["input_tokens"]) == (0.32262, 630040)
@@ -91,14 +95,18 @@ def test_bedrock_one_hour_cache_writes_are_priced_as_one_hour_writes(api):
 def test_openai_cache_writes_are_priced_as_cache_writes(api):
     usage = {"input_tokens": 4020, "input_tokens_details": {"cache_write_tokens": 4012, "cached_tokens": 0},
              "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 4025}
-    (result,) = post(api, {"event_id": "o-1", "timestamp": TS, "service": "openai", "model": "gpt-5.6-sol", "usage": usage})
+    (result,) = post(
+        api, {"event_id": "o-1", "timestamp": TS, "service": "openai", "model": "gpt-5.6-sol", "usage": usage}
+    )
     assert result["cost_usd"] == 0.020192  # before: 0.01618, the writes at the $4 input price instead of $5
     assert events(api)["o-1"]["cache_write_tokens"] == 4012
 
 
 def test_anthropic_thinking_tokens_are_reasoning_tokens(api):
     usage = {"input_tokens": 13, "output_tokens": 44, "output_tokens_details": {"thinking_tokens": 33}}
-    post(api, {"event_id": "a-1", "timestamp": TS, "service": "anthropic", "model": "claude-sonnet-4-5", "usage": usage})
+    post(
+        api, {"event_id": "a-1", "timestamp": TS, "service": "anthropic", "model": "claude-sonnet-4-5", "usage": usage}
+    )
     assert events(api)["a-1"]["reasoning_tokens"] == 33  # before: 0
 
 
@@ -106,11 +114,19 @@ def test_anthropic_thinking_tokens_are_reasoning_tokens(api):
 
 def test_an_api_error_result_is_stored_as_an_error_with_the_api_error(api):
     # Claude Code ends an API 500 with is_error: true and subtype "success". Before: error "success".
-    result = {"type": "result", "subtype": "success", "is_error": True, "duration_ms": 18591, "num_turns": 186,
-              "session_id": "2b3f9218", "api_error_status": 500, "terminal_reason": "api_error",
-              "result": 'API Error: 500 {"type":"error","error":{"type":"api_error","message":"Internal server error"}}',
-              "total_cost_usd": 1.7, "modelUsage": {"claude-opus-4-5": {"inputTokens": 5000, "outputTokens": 900,
-                                                                        "costUSD": 1.7}}}
+    result = {
+        "type": "result",
+        "subtype": "success",
+        "is_error": True,
+        "duration_ms": 18591,
+        "num_turns": 186,
+        "session_id": "2b3f9218",
+        "api_error_status": 500,
+        "terminal_reason": "api_error",
+        "result": 'API Error: 500 {"type":"error","error":{"type":"api_error","message":"Internal server error"}}',
+        "total_cost_usd": 1.7,
+        "modelUsage": {"claude-opus-4-5": {"inputTokens": 5000, "outputTokens": 900, "costUSD": 1.7}},
+    }
     post(api, {"event_id": "err-1", "timestamp": TS, "claude_code_result": result})
     event = events(api)["err-1:claude-opus-4-5"]
     assert (event["status"], event["error"]) == ("error", result["result"])
@@ -129,10 +145,23 @@ def test_a_long_reason_is_trimmed_to_1000_characters(api):
 
 def test_a_result_without_model_usage_keeps_the_tokens_of_usage(api):
     # anthropics/claude-code-action pull request #366: a real result with usage and no modelUsage. Before: zero tokens.
-    result = {"type": "result", "subtype": "error_during_execution", "duration_ms": 185041, "is_error": False,
-              "num_turns": 0, "session_id": "xxxxxxxxx", "total_cost_usd": 0.6571631500000001,
-              "usage": {"input_tokens": 112, "cache_creation_input_tokens": 58211, "cache_read_input_tokens": 1120129,
-                        "output_tokens": 6814, "server_tool_use": {"web_search_requests": 0}, "service_tier": "standard"}}
+    result = {
+        "type": "result",
+        "subtype": "error_during_execution",
+        "duration_ms": 185041,
+        "is_error": False,
+        "num_turns": 0,
+        "session_id": "xxxxxxxxx",
+        "total_cost_usd": 0.6571631500000001,
+        "usage": {
+            "input_tokens": 112,
+            "cache_creation_input_tokens": 58211,
+            "cache_read_input_tokens": 1120129,
+            "output_tokens": 6814,
+            "server_tool_use": {"web_search_requests": 0},
+            "service_tier": "standard",
+        },
+    }
     (answer,) = post(api, {"event_id": "u-1", "timestamp": TS, "claude_code_result": result})
     assert (answer["cost_usd"], answer["cost_source"]) == (0.657163, "reported")
     event = events(api)["u-1:unknown"]

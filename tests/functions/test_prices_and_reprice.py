@@ -2,7 +2,6 @@
 
 from tests.functions.test_query_usage import get
 
-
 UNPRICED = [{"event_id": f"acme-{i}", "timestamp": f"2026-11-{10 + i:02d}T10:00:00Z", "service": "acme-llm",
              "model": "acme-large-2", "input_tokens": 1_000_000, "output_tokens": 500_000, "user_id": "carol"}
             for i in range(3)]

@@ -46,16 +46,49 @@ def test_summary_and_default_day_breakdown(api, data):
     answer = get(api)
     s = answer["summary"]
     assert s["total_cost_usd"] == 0.03325
-    assert (s["events"], s["total_api_calls"], s["input_tokens"], s["output_tokens"], s["total_tokens"]) == (5, 7, 500, 50, 550)
+    assert (s["events"], s["total_api_calls"], s["input_tokens"], s["output_tokens"], s["total_tokens"]) == (
+        5,
+        7,
+        500,
+        50,
+        550,
+    )
     assert s["average_cost_per_call"] == 0.00475
     assert s["date_range"] == {"start": "2026-11-01", "end": "2026-11-30"}
     assert answer["aggregations"]["by_day"] == {
-        "2026-11-10": {"cost_usd": 0.013, "tokens": 330, "input_tokens": 300, "output_tokens": 30,
-                       "cache_read_tokens": 0, "cache_write_tokens": 0, "api_calls": 3, "events": 3, "unpriced_events": 0},
-        "2026-11-11": {"cost_usd": 0.02, "tokens": 110, "input_tokens": 100, "output_tokens": 10,
-                       "cache_read_tokens": 0, "cache_write_tokens": 0, "api_calls": 3, "events": 1, "unpriced_events": 0},
-        "2026-11-16": {"cost_usd": 0.00025, "tokens": 110, "input_tokens": 100, "output_tokens": 10,
-                       "cache_read_tokens": 0, "cache_write_tokens": 0, "api_calls": 1, "events": 1, "unpriced_events": 0},
+        "2026-11-10": {
+            "cost_usd": 0.013,
+            "tokens": 330,
+            "input_tokens": 300,
+            "output_tokens": 30,
+            "cache_read_tokens": 0,
+            "cache_write_tokens": 0,
+            "api_calls": 3,
+            "events": 3,
+            "unpriced_events": 0,
+        },
+        "2026-11-11": {
+            "cost_usd": 0.02,
+            "tokens": 110,
+            "input_tokens": 100,
+            "output_tokens": 10,
+            "cache_read_tokens": 0,
+            "cache_write_tokens": 0,
+            "api_calls": 3,
+            "events": 1,
+            "unpriced_events": 0,
+        },
+        "2026-11-16": {
+            "cost_usd": 0.00025,
+            "tokens": 110,
+            "input_tokens": 100,
+            "output_tokens": 10,
+            "cache_read_tokens": 0,
+            "cache_write_tokens": 0,
+            "api_calls": 1,
+            "events": 1,
+            "unpriced_events": 0,
+        },
     }
     assert answer["query"] == {"start_date": "2026-11-01", "end_date": "2026-11-30", "aggregation": ["day"],
                                "group_by": [], "filters": {}}
@@ -89,7 +122,7 @@ def test_user_project_repository_views_from_dimension_cells(api, data):
     assert aggs["by_project"]["search"]["cost_usd"] == 0.00125
     assert aggs["by_repository"]["acme/web"]["cost_usd"] == 0.01
     rows = get(api, group_by="day,user")["rows"]
-    assert {"day": "2026-11-10", "user": "alice"} == {k: rows[0][k] for k in ("day", "user")}
+    assert {k: rows[0][k] for k in ("day", "user")} == {"day": "2026-11-10", "user": "alice"}
     only_alice = get(api, user_id="alice", aggregation="day")
     assert only_alice["summary"]["total_cost_usd"] == 0.011
     assert only_alice["summary"]["events"] == 2

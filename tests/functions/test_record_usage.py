@@ -86,7 +86,9 @@ def test_one_bad_event_rejects_the_whole_batch_and_names_the_field(api):
     assert answer.status == 400
     error = answer.json()["error"]
     assert error["code"] == "validation_error"
-    assert {"loc": ["events", 3, "input_tokens"], "msg": "Input should be greater than or equal to 0"} in error["details"]
+    assert {"loc": ["events", 3, "input_tokens"], "msg": "Input should be greater than or equal to 0"} in error[
+        "details"
+    ]
     assert totals(api)["summary"]["events"] == 0
 
 
@@ -142,9 +144,16 @@ def test_provider_usage_objects_are_normalised_server_side(api, fixture, service
 
 def test_claude_code_result_becomes_one_event_per_model(api):
     result = fixture_json("claude-code-execution.json")[-1]
-    answer = api.post("/ai_usage", {"event_id": "gh:octo-org/octo-repo:1:1:review:s1", "timestamp": "2026-11-21T09:30:00Z",
-                                    "service": "anthropic", "claude_code_result": result,
-                                    "github": {"repository": "octo-org/octo-repo", "pr_number": 123}})
+    answer = api.post(
+        "/ai_usage",
+        {
+            "event_id": "gh:octo-org/octo-repo:1:1:review:s1",
+            "timestamp": "2026-11-21T09:30:00Z",
+            "service": "anthropic",
+            "claude_code_result": result,
+            "github": {"repository": "octo-org/octo-repo", "pr_number": 123},
+        },
+    )
     assert answer.status == 200, answer
     results = answer.json()["results"]
     assert [(r["event_id"], r["cost_usd"], r["cost_source"]) for r in results] == [
@@ -163,10 +172,16 @@ def test_claude_code_result_becomes_one_event_per_model(api):
 
 def test_failed_claude_code_run_is_recorded_as_error_with_its_cost(api):
     result = fixture_json("claude-code-result-error.json")
-    answer = api.post("/ai_usage", {"event_id": "run-9", "timestamp": "2026-11-21T09:30:00Z", "claude_code_result": result})
+    answer = api.post(
+        "/ai_usage", {"event_id": "run-9", "timestamp": "2026-11-21T09:30:00Z", "claude_code_result": result}
+    )
     assert answer.json()["results"][0]["cost_usd"] == 1.04711
     event = api.get("/ai_usage/events", start_date="2026-11-21", end_date="2026-11-21").json()["events"][0]
-    assert (event["service"], event["status"], event["error"]) == ("anthropic", "error", "Reached maximum number of turns (30)")
+    assert (event["service"], event["status"], event["error"]) == (
+        "anthropic",
+        "error",
+        "Reached maximum number of turns (30)",
+    )
 
 
 def test_per_request_operation_needs_no_model(api):
@@ -180,7 +195,12 @@ def test_per_request_operation_needs_no_model(api):
 def test_unpriced_event_is_counted_as_such(api):
     answer = api.post("/ai_usage", {"event_id": "x", "timestamp": "2026-11-21T09:30:00Z", "service": "acme-llm",
                                     "model": "acme-large-2", "input_tokens": 10, "output_tokens": 5})
-    assert answer.json()["results"][0] == {"event_id": "x", "status": "created", "cost_usd": 0.0, "cost_source": "unpriced"}
+    assert answer.json()["results"][0] == {
+        "event_id": "x",
+        "status": "created",
+        "cost_usd": 0.0,
+        "cost_source": "unpriced",
+    }
     assert totals(api)["summary"]["unpriced_events"] == 1
 
 
@@ -194,7 +214,10 @@ def test_body_limits_and_json_strictness(api):
     assert answer.status == 400 and answer.json()["error"]["details"][0]["loc"] == ["service"]
     assert api.call("POST", "/ai_usage", raw=b"\xff\xfe{}", headers={"content-type": "application/json"}).status == 400
     assert api.call("POST", "/ai_usage", raw=b"not json", headers={"content-type": "application/json"}).status == 400
-    assert api.call("POST", "/ai_usage", raw=json.dumps(EVENT).encode(), headers={"content-type": "text/plain"}).status == 415
+    assert (
+        api.call("POST", "/ai_usage", raw=json.dumps(EVENT).encode(), headers={"content-type": "text/plain"}).status
+        == 415
+    )
     assert api.call("POST", "/ai_usage", raw=b"[1, 2]", headers={"content-type": "application/json"}).status == 400
     assert totals(api)["summary"]["events"] == 0
 

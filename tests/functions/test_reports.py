@@ -83,7 +83,10 @@ def test_path_and_query_parameters_are_validated(api):
     assert api.get("/reports/daily/2026-11").json()["error"]["details"][0]["loc"] == ["path", "period"]
     assert api.get("/reports", kind="hourly").json()["error"]["details"][0]["loc"] == ["query", "kind"]
     assert api.get("/reports", limit="0").json()["error"]["details"][0]["loc"] == ["query", "limit"]
-    assert api.get("/reports/daily/2026-11-15", format="pdf").json()["error"]["details"][0]["loc"] == ["query", "format"]
+    assert api.get("/reports/daily/2026-11-15", format="pdf").json()["error"]["details"][0]["loc"] == [
+        "query",
+        "format",
+    ]
 
 
 def test_reading_needs_usage_read_and_generating_needs_admin(api, key_with):

@@ -49,9 +49,18 @@ class Usage:
                 "operation": self.operation, "input_tokens": self.input_tokens,
                 "cache_read_tokens": self.cache_read_tokens, "output_tokens": self.output_tokens,
                 "requests": self.requests}
-        body.update({k: v for k, v in (("event_id", event_id), ("user_id", self.user_id), ("project", self.project),
-                                       ("cost_usd", str(self.reported_cost) if self.reported_cost is not None else None))
-                     if v is not None})
+        body.update(
+            {
+                k: v
+                for k, v in (
+                    ("event_id", event_id),
+                    ("user_id", self.user_id),
+                    ("project", self.project),
+                    ("cost_usd", str(self.reported_cost) if self.reported_cost is not None else None),
+                )
+                if v is not None
+            }
+        )
         return body
 
     @property
@@ -93,13 +102,16 @@ def scenarios(draw):
     """Two contents per id (the second differs: a conflict), a posting sequence with repeats, and batch splits."""
     first = {i: draw(usages()) for i in IDS}
     other = {i: draw(usages()) for i in IDS}
-    other = {i: u if u != first[i] else Usage(**{**u.__dict__, "output_tokens": u.output_tokens + 1}) for i, u in other.items()}
+    other = {
+        i: u if u != first[i] else Usage(**{**u.__dict__, "output_tokens": u.output_tokens + 1})
+        for i, u in other.items()
+    }
     posts = draw(st.lists(st.one_of(
         st.tuples(st.sampled_from(IDS), st.sampled_from([0, 0, 1])),  # mostly the first content: duplicates
         st.tuples(st.none(), st.integers(0, 1)),  # no event_id: every post is a new event
     ), min_size=1, max_size=24))
     cuts = sorted(draw(st.sets(st.integers(1, max(1, len(posts) - 1)), max_size=5)))
-    batches = [posts[a:b] for a, b in zip([0, *cuts], [*cuts, len(posts)]) if posts[a:b]]
+    batches = [posts[a:b] for a, b in zip([0, *cuts], [*cuts, len(posts)], strict=True) if posts[a:b]]
     anonymous = draw(st.lists(usages(), min_size=len(posts), max_size=len(posts)))
     return first, other, batches, anonymous
 
@@ -155,7 +167,10 @@ def test_totals_equal_the_sum_over_distinct_stored_events(aws, scenario):
         assert api.put("/prices/acme/acme-1", ACME_PRICE).status == 200
         assert api.put("/prices/acme/acme-1-mini", ACME_PRICE).status == 200
         for budget_id, scope in BUDGETS_BEFORE.items():
-            assert api.put(f"/budgets/{budget_id}", {"scope": scope, "period": "monthly", "limit_usd": 10**6}).status == 201
+            assert (
+                api.put(f"/budgets/{budget_id}", {"scope": scope, "period": "monthly", "limit_usd": 10**6}).status
+                == 201
+            )
 
         stored: dict[str, Usage] = {}
         sent: dict[str, dict] = {}
@@ -197,7 +212,11 @@ def test_totals_equal_the_sum_over_distinct_stored_events(aws, scenario):
                 for r in answer["rows"]} == {k: as_bucket(t) for k, t in by["day,service"].items()}
 
         budgets = {b["budget_id"]: b["status"] for b in api.get("/budgets").json()["budgets"]}
-        matching = {"all": lambda u: True, "openai": lambda u: u.service == "openai", "ana": lambda u: u.user_id == "ana"}
+        matching = {
+            "all": lambda u: True,
+            "openai": lambda u: u.service == "openai",
+            "ana": lambda u: u.user_id == "ana",
+        }
         for budget_id, counts in matching.items():
             spent = sum((u.cost for u, _ in stored_list if counts(u)), Decimal(0))
             assert budgets[budget_id]["spent_usd"] == usd(spent), budget_id

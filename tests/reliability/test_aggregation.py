@@ -21,9 +21,18 @@ SHARD = "shardId-test-0001"
 
 
 def event(n: int, **changes) -> dict:
-    return {"event_id": f"a-{n}", "timestamp": f"{DAY}T{n % 24:02d}:{n % 60:02d}:00Z", "service": ["openai", "anthropic"][n % 2],
-            "model": f"m-{n % 3}", "input_tokens": 100 + n, "output_tokens": n, "cost_usd": f"0.{n:06d}",
-            "user_id": f"u{n % 5}", "project": f"p{n % 2}", **changes}
+    return {
+        "event_id": f"a-{n}",
+        "timestamp": f"{DAY}T{n % 24:02d}:{n % 60:02d}:00Z",
+        "service": ["openai", "anthropic"][n % 2],
+        "model": f"m-{n % 3}",
+        "input_tokens": 100 + n,
+        "output_tokens": n,
+        "cost_usd": f"0.{n:06d}",
+        "user_id": f"u{n % 5}",
+        "project": f"p{n % 2}",
+        **changes,
+    }
 
 
 def post(api, events: list[dict]) -> None:
@@ -40,8 +49,8 @@ def stream_records() -> list[dict]:
 
 
 def deliver(records: list[dict], shard: str = SHARD) -> dict:
-    from functions.aggregator.handler import lambda_handler
     from aiusage.local.stream import _Context
+    from functions.aggregator.handler import lambda_handler
 
     return lambda_handler({"Records": records, "shardId": shard, "eventSourceARN": "arn:test", "state": {},
                            "window": {"start": DAY, "end": DAY}, "isFinalInvokeForWindow": False}, _Context())

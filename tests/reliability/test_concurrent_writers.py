@@ -30,9 +30,17 @@ AWS_ENV = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_
 
 def content(event_id: str, variant: int) -> dict:
     n = int(event_id.split("-")[1])
-    return {"event_id": event_id, "timestamp": f"{DAY}T{n % 24:02d}:{n % 60:02d}:00Z", "service": ["openai", "anthropic"][n % 2],
-            "model": "m-1", "input_tokens": 100 * n + variant, "output_tokens": n, "requests": 1 + n % 3,
-            "cost_usd": f"{n}.{variant}{n % 10}", "user_id": f"user-{n % 4}"}
+    return {
+        "event_id": event_id,
+        "timestamp": f"{DAY}T{n % 24:02d}:{n % 60:02d}:00Z",
+        "service": ["openai", "anthropic"][n % 2],
+        "model": "m-1",
+        "input_tokens": 100 * n + variant,
+        "output_tokens": n,
+        "requests": 1 + n % 3,
+        "cost_usd": f"{n}.{variant}{n % 10}",
+        "user_id": f"user-{n % 4}",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +123,12 @@ def test_eight_writers_posting_the_same_ids_at_once_store_each_event_once(server
     for server in servers:
         status, body, _ = server.request("GET", f"/ai_usage?start_date={DAY}&end_date={DAY}&aggregation=service,user")
         s = body["summary"]
-        assert (s["total_cost_usd"], s["input_tokens"], s["total_api_calls"], s["events"]) == (usd(cost), tokens, calls, 80)
+        assert (s["total_cost_usd"], s["input_tokens"], s["total_api_calls"], s["events"]) == (
+            usd(cost),
+            tokens,
+            calls,
+            80,
+        )
         assert sum(b["events"] for b in body["aggregations"]["by_user"].values()) == 80
         budget = server.request("GET", "/budgets/everything")[1]["status"]
         assert (budget["spent_usd"], budget["events"]) == (usd(cost), 80)

@@ -104,10 +104,12 @@ def test_four_instances_under_contention_answer_every_writer_and_count_exactly()
                     batch, order = order[:size], order[size:]
                     variant = w % 2
                     bodies = [event(n, variant if n in contested else 0) for n in batch]
-                    status, body, _ = server.request("POST", "/ai_usage", bodies[0] if size == 1 else {"events": bodies})
+                    status, body, _ = server.request(
+                        "POST", "/ai_usage", bodies[0] if size == 1 else {"events": bodies}
+                    )
                     assert status == 200, (status, body)
                     answers.extend(body["results"])
-                    for n, b in zip(batch, bodies):
+                    for n, b in zip(batch, bodies, strict=True):
                         posted[(w, n)] = b
             except BaseException as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)
@@ -129,7 +131,9 @@ def test_four_instances_under_contention_answer_every_writer_and_count_exactly()
         stored = {}
         token = None
         while True:
-            query = f"/ai_usage/events?start_date={DAY}&end_date={DAY}&limit=1000" + (f"&next_token={token}" if token else "")
+            query = f"/ai_usage/events?start_date={DAY}&end_date={DAY}&limit=1000" + (
+                f"&next_token={token}" if token else ""
+            )
             status, page, _ = server.request("GET", query)
             assert status == 200, page
             stored.update({e["event_id"]: e for e in page["events"]})
@@ -139,7 +143,9 @@ def test_four_instances_under_contention_answer_every_writer_and_count_exactly()
         assert set(stored) == {f"ct-{n:04d}" for n in ids}
         cost = sum((Decimal(str(e["cost_usd"])) for e in stored.values()), Decimal(0))
         tokens = sum(e["input_tokens"] for e in stored.values())
-        status, body, _ = server.request("GET", f"/ai_usage?start_date={DAY}&end_date={DAY}&aggregation=service,user,job")
+        status, body, _ = server.request(
+            "GET", f"/ai_usage?start_date={DAY}&end_date={DAY}&aggregation=service,user,job"
+        )
         s = body["summary"]
         assert (s["total_cost_usd"], s["input_tokens"], s["events"]) == (usd(cost), tokens, len(ids))
         assert sum(b["events"] for b in body["aggregations"]["by_user"].values()) == len(ids)
@@ -147,7 +153,10 @@ def test_four_instances_under_contention_answer_every_writer_and_count_exactly()
         budget = server.request("GET", "/budgets/everything")[1]["status"]
         assert (budget["spent_usd"], budget["events"]) == (usd(cost), len(ids))
         status, report, _ = server.request("POST", "/reports", {"kind": "daily", "period": DAY})
-        assert status == 200 and (report["totals"]["total_cost_usd"], report["totals"]["events"]) == (usd(cost), len(ids))
+        assert status == 200 and (report["totals"]["total_cost_usd"], report["totals"]["events"]) == (
+            usd(cost),
+            len(ids),
+        )
     finally:
         server.stop()
     stats = [line for line in server.output if line.startswith("contention:")]

@@ -60,8 +60,9 @@ def budget_spent(api, budget_id: str) -> tuple[float, int]:
 
 def assert_internal_error(answer) -> None:
     assert answer.status == 500, answer
-    assert answer.json() == {"error": {"code": "internal_error", "message": "internal error; the request id is in the logs",
-                                       "details": []}}
+    assert answer.json() == {
+        "error": {"code": "internal_error", "message": "internal error; the request id is in the logs", "details": []}
+    }
     for leak in ("Traceback", "botocore", "Throttl", "Timeout", "dynamodb", "Exception", "TransactWrite"):
         assert leak not in answer.text
 

@@ -13,11 +13,11 @@ import json
 import threading
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
-
+from typing import Any
 
 API_KEY = "aiu_test_0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -108,7 +108,9 @@ class FakeIngest:
             self._seen.add(event["event_id"])
             duplicates += duplicate
             status = "duplicate" if duplicate else "created"
-            results.append({"event_id": event["event_id"], "status": status, "cost_usd": 0.001, "cost_source": "computed"})
+            results.append(
+                {"event_id": event["event_id"], "status": status, "cost_usd": 0.001, "cost_source": "computed"}
+            )
         return {"accepted": len(events) - duplicates, "duplicates": duplicates, "results": results}
 
 
@@ -155,7 +157,7 @@ def split_dynamic(event: dict[str, Any], *, latency: bool = True) -> dict[str, A
     assert event_id.startswith("sdk:") and uuid.UUID(event_id[4:]).version == 4, event_id
     stamp = datetime.fromisoformat(event.pop("timestamp"))
     assert stamp.utcoffset() == timedelta(0), stamp
-    assert abs(datetime.now(timezone.utc) - stamp) < timedelta(minutes=1), stamp
+    assert abs(datetime.now(UTC) - stamp) < timedelta(minutes=1), stamp
     if latency:
         value = event.pop("latency_ms")
         assert isinstance(value, int) and 0 <= value < 60_000, value

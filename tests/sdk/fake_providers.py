@@ -165,18 +165,37 @@ def anthropic_messages(body: dict[str, Any]) -> tuple[int, str, bytes]:
     usage = answer["usage"]
     start_usage = {k: v for k, v in usage.items() if k != "server_tool_use"} | {"output_tokens": 1}
     message = {**answer, "content": [], "stop_reason": None, "stop_sequence": None, "usage": start_usage}
-    delta_usage = {"input_tokens": usage["input_tokens"], "cache_creation_input_tokens": usage["cache_creation_input_tokens"],
-                   "cache_read_input_tokens": usage["cache_read_input_tokens"], "output_tokens": usage["output_tokens"],
-                   "server_tool_use": usage["server_tool_use"]}
+    delta_usage = {
+        "input_tokens": usage["input_tokens"],
+        "cache_creation_input_tokens": usage["cache_creation_input_tokens"],
+        "cache_read_input_tokens": usage["cache_read_input_tokens"],
+        "output_tokens": usage["output_tokens"],
+        "server_tool_use": usage["server_tool_use"],
+    }
     events = [
         ("message_start", {"type": "message_start", "message": message}),
-        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ),
         ("ping", {"type": "ping"}),
-        ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Do"}}),
-        ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "ne."}}),
+        (
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Do"}},
+        ),
+        (
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "ne."}},
+        ),
         ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                           "usage": delta_usage}),
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": delta_usage,
+            },
+        ),
         ("message_stop", {"type": "message_stop"}),
     ]
     return 200, "text/event-stream", sse(events)
@@ -186,7 +205,12 @@ def _gemini_response(text: str, usage: dict[str, Any], finish: bool) -> dict[str
     candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
     if finish:
         candidate["finishReason"] = "STOP"
-    return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": GEMINI["modelVersion"], "responseId": "r1"}
+    return {
+        "candidates": [candidate],
+        "usageMetadata": usage,
+        "modelVersion": GEMINI["modelVersion"],
+        "responseId": "r1",
+    }
 
 
 def gemini(model_and_method: str, query: dict[str, list[str]], body: Any) -> tuple[int, str, bytes]:

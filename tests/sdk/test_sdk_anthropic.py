@@ -35,7 +35,9 @@ def test_messages_create_records_the_usage_object(providers, ingest, tracker):
         message = client.messages.create(model="claude-sonnet-4-6", max_tokens=512, messages=MESSAGES)
 
     assert message.content[0].text == "Done."
-    assert recorded(tracker, ingest) == [{**EXPECTED, "user_id": "u-42", "github": {"repository": "acme/api", "pr_number": 7}}]
+    assert recorded(tracker, ingest) == [
+        {**EXPECTED, "user_id": "u-42", "github": {"repository": "acme/api", "pr_number": 7}}
+    ]
 
 
 def test_streamed_create_combines_message_start_and_message_delta(providers, ingest, tracker):

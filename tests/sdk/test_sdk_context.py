@@ -103,7 +103,9 @@ async def test_asyncio_tasks_each_see_the_context_they_were_created_in(ingest, t
 def test_a_stream_keeps_the_context_of_the_call_that_opened_it(providers, ingest, tracker):
     client = tracker.wrap(openai.OpenAI(api_key="sk-test", base_url=f"{providers.url}/v1", max_retries=0))
     with tracker.context(job_id="opened-here"):
-        stream = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True)
+        stream = client.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
     list(stream)  # consumed outside the block
 
     assert tracker.flush(5)

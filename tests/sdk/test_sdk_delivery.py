@@ -31,7 +31,9 @@ def wait_until(condition, timeout=5.0):
 
 
 def record_n(tracker, n, **extra):
-    return [tracker.record(service="openai", model="gpt-4o", input_tokens=i, output_tokens=1, **extra) for i in range(n)]
+    return [
+        tracker.record(service="openai", model="gpt-4o", input_tokens=i, output_tokens=1, **extra) for i in range(n)
+    ]
 
 
 def lines(path):
@@ -87,8 +89,14 @@ def test_duplicates_reported_by_the_server_are_counted(ingest, make_tracker):
 def test_conflicts_are_logged(ingest, make_tracker, caplog):
     tracker = make_tracker()
     [event_id] = record_n(tracker, 1)
-    ingest.answer_next(200, {"accepted": 0, "duplicates": 0,
-                             "results": [{"event_id": event_id, "status": "conflict", "cost_usd": 0, "cost_source": "computed"}]})
+    ingest.answer_next(
+        200,
+        {
+            "accepted": 0,
+            "duplicates": 0,
+            "results": [{"event_id": event_id, "status": "conflict", "cost_usd": 0, "cost_source": "computed"}],
+        },
+    )
     with caplog.at_level(logging.WARNING, logger="aiusage.sdk"):
         assert tracker.flush(5)
     assert tracker.stats["conflicts"] == 1

@@ -33,7 +33,9 @@ EXPECTED = {
 
 @pytest.fixture
 def client(providers, tracker):
-    return tracker.wrap(genai.Client(api_key="test-key", http_options=types.HttpOptions(base_url=providers.url, api_version="v1beta")))
+    return tracker.wrap(
+        genai.Client(api_key="test-key", http_options=types.HttpOptions(base_url=providers.url, api_version="v1beta"))
+    )
 
 
 def recorded(tracker, ingest):

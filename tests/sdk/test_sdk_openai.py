@@ -96,7 +96,11 @@ def test_responses_api_plain_and_streamed(providers, ingest, tracker):
     events = list(client.responses.create(model="o3", input="hi", stream=True))
 
     assert response.output_text == "Hi"
-    assert [e.type for e in events][::3] == ["response.created", "response.output_text.delta", "response.output_item.done"]
+    assert [e.type for e in events][::3] == [
+        "response.created",
+        "response.output_text.delta",
+        "response.output_item.done",
+    ]
     assert events[-1].type == "response.completed" and len(events) == 8
     assert tracker.flush(5)
     expected = {"service": "openai", "model": "o3-2025-04-16", "operation": "completion",
@@ -137,7 +141,12 @@ def test_connection_error_is_recorded_with_the_request_model(ingest, tracker, id
 
     event = only_event(tracker, ingest)
     assert event["error"] == "APIConnectionError: Connection error."
-    assert (event["model"], event["status"], event["input_tokens"], event["output_tokens"]) == ("gpt-4o-mini", "error", 0, 0)
+    assert (event["model"], event["status"], event["input_tokens"], event["output_tokens"]) == (
+        "gpt-4o-mini",
+        "error",
+        0,
+        0,
+    )
 
 
 def test_response_without_usage_is_recorded_as_usage_missing(providers, ingest, tracker):

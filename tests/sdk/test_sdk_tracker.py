@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -141,7 +141,7 @@ def test_record_merges_fields_over_context_over_defaults(ingest, make_tracker):
         event_id = tracker.record(
             service="anthropic", model="claude-haiku-4-5", input_tokens=100, output_tokens=20,
             job_id="explicit-job", tags={"env": "staging"}, cost_usd=Decimal("0.00125"),
-            timestamp=datetime(2025, 1, 10, 12, 0, tzinfo=timezone.utc), metadata={"step": 3},
+            timestamp=datetime(2025, 1, 10, 12, 0, tzinfo=UTC), metadata={"step": 3},
         )
 
     assert tracker.flush(5)
@@ -196,9 +196,27 @@ async def test_track_reads_usage_from_returned_provider_objects(ingest, tracker)
     assert embed().model == "text-embedding-3-small"
     assert (await review()).model == "claude-sonnet-4-5-20250929"
     assert recorded(tracker, ingest) == [
-        {"service": "openai", "model": "gpt-4o-2024-08-06", "operation": "completion", "usage": OPENAI_CHAT["usage"], "status": "ok"},
-        {"service": "openai", "model": "text-embedding-3-small", "operation": "embedding", "usage": OPENAI_EMBEDDINGS["usage"], "status": "ok"},
-        {"service": "anthropic", "model": "claude-sonnet-4-5-20250929", "operation": "completion", "usage": ANTHROPIC_MESSAGE["usage"], "status": "ok"},
+        {
+            "service": "openai",
+            "model": "gpt-4o-2024-08-06",
+            "operation": "completion",
+            "usage": OPENAI_CHAT["usage"],
+            "status": "ok",
+        },
+        {
+            "service": "openai",
+            "model": "text-embedding-3-small",
+            "operation": "embedding",
+            "usage": OPENAI_EMBEDDINGS["usage"],
+            "status": "ok",
+        },
+        {
+            "service": "anthropic",
+            "model": "claude-sonnet-4-5-20250929",
+            "operation": "completion",
+            "usage": ANTHROPIC_MESSAGE["usage"],
+            "status": "ok",
+        },
     ]
 
 
@@ -218,9 +236,27 @@ def test_track_reads_usage_from_raw_json_responses(ingest, tracker):
     gemini_rest(), bedrock_converse(), openai_json()
 
     assert recorded(tracker, ingest) == [
-        {"service": "google", "model": "gemini-2.5-pro", "operation": "completion", "usage": GEMINI["usageMetadata"], "status": "ok"},
-        {"service": "bedrock", "model": "amazon.nova-pro-v1:0", "operation": "completion", "usage": BEDROCK_CONVERSE["usage"], "status": "ok"},
-        {"service": "openai", "model": "gpt-4o-2024-08-06", "operation": "completion", "usage": OPENAI_CHAT["usage"], "status": "ok"},
+        {
+            "service": "google",
+            "model": "gemini-2.5-pro",
+            "operation": "completion",
+            "usage": GEMINI["usageMetadata"],
+            "status": "ok",
+        },
+        {
+            "service": "bedrock",
+            "model": "amazon.nova-pro-v1:0",
+            "operation": "completion",
+            "usage": BEDROCK_CONVERSE["usage"],
+            "status": "ok",
+        },
+        {
+            "service": "openai",
+            "model": "gpt-4o-2024-08-06",
+            "operation": "completion",
+            "usage": OPENAI_CHAT["usage"],
+            "status": "ok",
+        },
     ]
 
 
@@ -277,7 +313,6 @@ async def test_track_requests_counts_requests_for_sync_and_async_functions(inges
 
 def test_a_failed_request_is_charged_only_when_the_provider_answered(ingest, tracker):
     import io
-    import socket
     import urllib.error
     import urllib.request
 
@@ -304,7 +339,7 @@ def test_a_failed_request_is_charged_only_when_the_provider_answered(ingest, tra
 
     @tracked("timeout")
     def timeout():
-        raise socket.timeout("timed out")
+        raise TimeoutError("timed out")
 
     @tracked("before")
     def before():

@@ -38,8 +38,17 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 SERVER_DISTRIBUTIONS = {"aws-lambda-powertools", "genai-prices", "pyjwt", "boto3", "botocore", "moto", "werkzeug",
                         "flask", "cryptography", "aws-xray-sdk"}
-SERVER_MODULES = ("shared", "functions", "aiusage.local", "aws_lambda_powertools", "genai_prices", "jwt", "boto3", "moto",
-                  "werkzeug")
+SERVER_MODULES = (
+    "shared",
+    "functions",
+    "aiusage.local",
+    "aws_lambda_powertools",
+    "genai_prices",
+    "jwt",
+    "boto3",
+    "moto",
+    "werkzeug",
+)
 OPENAI_CHAT = json.loads((REPO / "tests" / "fixtures" / "usage-openai-chat.json").read_text())
 
 
@@ -96,7 +105,9 @@ def test_the_wheel_is_the_sdk_and_the_cli_only(wheel: Path) -> None:
     assert not [n for n in names if n.startswith("aiusage/local/")]
     assert {"aiusage/cli.py", "aiusage/sdk/tracker.py", "aiusage/sdk/providers/openai.py"} <= set(names)
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("/METADATA"))).decode()
-    requires = sorted(line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:"))
+    requires = sorted(
+        line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:")
+    )
     assert requires == ["rich>=13", "typer>=0.12"]
     assert "Provides-Extra" not in metadata  # the server side is the repository's, not an extra of this wheel
     import tomllib

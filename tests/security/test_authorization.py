@@ -57,7 +57,7 @@ UNKNOWN_KEY = "aiu_" + "N" * 43
 
 
 def allows(scope: str, route_scope: str) -> bool:
-    return route_scope == PUBLIC or scope == ADMIN or scope == route_scope
+    return route_scope == PUBLIC or scope in (ADMIN, route_scope)
 
 
 def send(api, route: str, token: str | None = None, header: str | None = None):
@@ -97,14 +97,19 @@ def test_matrix_of_routes_and_callers(api, world):
     oidc = ISSUER.mint(repository="octo-org/octo-repo")
     for route, scope in ROUTES.items():
         # Public routes: the same answer for everyone, never 401/403.
-        callers = {"none": None, "unknown": UNKNOWN_KEY, "revoked": revoked, "oidc-bad-signature": with_flipped_signature(oidc)}
+        callers = {
+            "none": None,
+            "unknown": UNKNOWN_KEY,
+            "revoked": revoked,
+            "oidc-bad-signature": with_flipped_signature(oidc),
+        }
         if scope == PUBLIC:
             statuses = {name: send(api, route, token).status for name, token in callers.items()}
             statuses["admin"] = send(api, route, keys[ADMIN]).status
             statuses["malformed"] = send(api, route, header=MALFORMED[2]).status
             assert set(statuses.values()) == {200}, (route, statuses)
             continue
-        for name, token in callers.items():
+        for token in callers.values():
             assert_error_shape(send(api, route, token), 401, "unauthorized")
         for header in MALFORMED:
             assert_error_shape(send(api, route, header=header), 401, "unauthorized")
@@ -168,7 +173,9 @@ def test_keys_are_never_logged_nor_shown_again(api, world, capfd, caplog, monkey
         for answer in answers:
             assert secret not in answer.text and digest not in answer.text, answer
     listed = api.get("/keys").json()["keys"]
-    assert listed and all(set(k) == {"key_id", "name", "scopes", "created_at", "last_used_at", "revoked_at"} for k in listed)
+    assert listed and all(
+        set(k) == {"key_id", "name", "scopes", "created_at", "last_used_at", "revoked_at"} for k in listed
+    )
 
 
 def test_internal_errors_carry_no_internals(api, monkeypatch, caplog):

@@ -83,51 +83,101 @@ def valid_calls(seeded: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
         "GET /dashboard/{path}": [{"path_parameters": {"path": "index.html"}}],
         "POST /ai_usage": [{"body": {"events": EVENTS}}, {"body": {**EVENTS[2], "event_id": "fz-7", "requests": 2}}],
         "GET /ai_usage": [
-            {}, {"query": {"start_date": DAY, "end_date": DAY, "aggregation": "hour,day,week,month,service,model,operation",
-                           "group_by": "day,service,model"}},
-            {"query": {"start_date": DAY, "end_date": DAY, "aggregation": "user,project,repository,job,batch",
-                       "group_by": "user"}},
+            {},
+            {
+                "query": {
+                    "start_date": DAY,
+                    "end_date": DAY,
+                    "aggregation": "hour,day,week,month,service,model,operation",
+                    "group_by": "day,service,model",
+                }
+            },
+            {
+                "query": {
+                    "start_date": DAY,
+                    "end_date": DAY,
+                    "aggregation": "user,project,repository,job,batch",
+                    "group_by": "user",
+                }
+            },
             {"query": {"start_date": DAY, "end_date": DAY, "service": "openai,anthropic", "aggregation": "model"}},
             {"query": {"start_date": DAY, "end_date": DAY, "repository": "octo-org/octo-repo", "pr_number": "42"}},
             {"query": {"start_date": DAY, "end_date": DAY, "user_id": "ana", "group_by": "day,user"}},
             {"query": {"start_date": DAY, "end_date": DAY, "format": "csv", "group_by": "day,service"}},
         ],
         "GET /ai_usage/events": [
-            {"query": {"start_date": DAY, "end_date": DAY}}, {"query": {"start_date": DAY, "end_date": DAY, "limit": 1}},
+            {"query": {"start_date": DAY, "end_date": DAY}},
+            {"query": {"start_date": DAY, "end_date": DAY, "limit": 1}},
             {"query": {"start_date": DAY, "end_date": DAY, "service": "openai"}},
             {"query": {"start_date": DAY, "end_date": DAY, "job_id": "nightly"}},
             {"query": {"start_date": DAY, "end_date": DAY, "repository": "octo-org/octo-repo", "pr_number": "42"}},
         ],
-        "POST /ai_usage/estimate": [{"body": {"items": [
-            {"service": "openai", "model": "gpt-4o", "input_tokens": 1000, "output_tokens": 100, "count": 3},
-            {"service": "acme", "model": "unknown-model", "input_tokens": 5}], "scope": {"service": "openai"}}}],
+        "POST /ai_usage/estimate": [
+            {
+                "body": {
+                    "items": [
+                        {
+                            "service": "openai",
+                            "model": "gpt-4o",
+                            "input_tokens": 1000,
+                            "output_tokens": 100,
+                            "count": 3,
+                        },
+                        {"service": "acme", "model": "unknown-model", "input_tokens": 5},
+                    ],
+                    "scope": {"service": "openai"},
+                }
+            }
+        ],
         "POST /ai_usage/reprice": [{"body": {"start_date": DAY, "end_date": DAY}}],
-        "GET /prices": [{}, {"query": {"service": "openai", "model": "gpt-4o"}},
-                        {"query": {"service": "acme", "model": "mystery-1"}},
-                        {"query": {"service": "google_places", "operation": "place_details"}},
-                        {"query": {"service": "acme", "model": "nothing"}}],
+        "GET /prices": [
+            {},
+            {"query": {"service": "openai", "model": "gpt-4o"}},
+            {"query": {"service": "acme", "model": "mystery-1"}},
+            {"query": {"service": "google_places", "operation": "place_details"}},
+            {"query": {"service": "acme", "model": "nothing"}},
+        ],
         "PUT /prices/{service}/{model_or_operation}": [
-            {"path_parameters": {"service": "acme", "model_or_operation": "mystery-2"},
-             "body": {"input_per_mtok": "0.5", "per_request": 0.01, "credits_per_request": 1, "valid_from": "2026-01-01"}}],
+            {
+                "path_parameters": {"service": "acme", "model_or_operation": "mystery-2"},
+                "body": {
+                    "input_per_mtok": "0.5",
+                    "per_request": 0.01,
+                    "credits_per_request": 1,
+                    "valid_from": "2026-01-01",
+                },
+            }
+        ],
         "POST /keys": [{"body": {"name": "ci", "scopes": ["usage:write", "usage:read"]}}],
         "GET /keys": [{}],
         "DELETE /keys/{key_id}": [{"path_parameters": {"key_id": seeded["spare_key_id"]}}],
         "GET /alerts": [{}, {"query": {"type": "budget_threshold", "budget_id": "team", "since": "2026-01-01"}}],
         "GET /budgets": [{}],
-        "POST /budgets/check": [{"body": {"service": "openai", "model": "gpt-4o", "estimated_cost_usd": 5}},
-                                {"body": {"service": "openai", "model": "gpt-4o", "input_tokens": 1000}}],
+        "POST /budgets/check": [
+            {"body": {"service": "openai", "model": "gpt-4o", "estimated_cost_usd": 5}},
+            {"body": {"service": "openai", "model": "gpt-4o", "input_tokens": 1000}},
+        ],
         "GET /budgets/{budget_id}": [{"path_parameters": {"budget_id": "team"}}],
         "PUT /budgets/{budget_id}": [
             {"path_parameters": {"budget_id": "team"}, "body": {**BUDGET, "override_until": "2030-01-01T00:00:00Z"}},
-            {"path_parameters": {"budget_id": "new"}, "body": {"period": "weekly", "timezone": "Europe/Berlin",
-                                                             "limit_credits": 10, "action_on_limit": "queue"}}],
+            {
+                "path_parameters": {"budget_id": "new"},
+                "body": {
+                    "period": "weekly",
+                    "timezone": "Europe/Berlin",
+                    "limit_credits": 10,
+                    "action_on_limit": "queue",
+                },
+            },
+        ],
         "DELETE /budgets/{budget_id}": [{"path_parameters": {"budget_id": "doomed"}}],
         "POST /budgets/{budget_id}/reset": [{"path_parameters": {"budget_id": "team"}}],
         "GET /budgets/{budget_id}/history": [{"path_parameters": {"budget_id": "team"}}],
         "GET /reports": [{}, {"query": {"kind": "daily", "limit": 5}}],
-        "GET /reports/{kind}/{period}": [{"path_parameters": {"kind": "daily", "period": DAY}},
-                                         {"path_parameters": {"kind": "daily", "period": DAY},
-                                          "query": {"format": "markdown"}}],
+        "GET /reports/{kind}/{period}": [
+            {"path_parameters": {"kind": "daily", "period": DAY}},
+            {"path_parameters": {"kind": "daily", "period": DAY}, "query": {"format": "markdown"}},
+        ],
         "POST /reports": [{"body": {"kind": "daily", "period": DAY}}, {"body": {"kind": "monthly"}}],
     }
 
@@ -138,7 +188,10 @@ EXISTING = {"budget_id": "team", "kind": "daily", "period": DAY, "path": "index.
 
 
 def fuzzable_document(document: dict[str, Any]) -> dict[str, Any]:
-    """The document without its bearer scheme: the fuzzer always sends its valid key (test_authorization covers auth)."""
+    """The document without its bearer scheme.
+
+    The fuzzer always sends its valid key (test_authorization covers auth).
+    """
     doc = copy.deepcopy(document)
     for operations in doc["paths"].values():
         for operation in operations.values():
@@ -178,7 +231,9 @@ def test_route_answers_as_documented_for_valid_and_fuzzed_requests(fuzz_target, 
 
     statuses: dict[int, int] = {}
     fixed = {name: EXISTING[name] for name in EXISTING if "{" + name + "}" in path}
-    strategies = [operation.as_strategy(generation_mode=mode) for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)]
+    strategies = [
+        operation.as_strategy(generation_mode=mode) for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    ]
     if fixed:
         strategies.append(operation.as_strategy(generation_mode=GenerationMode.POSITIVE, path_parameters=fixed))
 
@@ -190,7 +245,9 @@ def test_route_answers_as_documented_for_valid_and_fuzzed_requests(fuzz_target, 
             case.path_parameters["key_id"] = SAFE_KEY_ID
         response = case.call(headers=auth, app=api.gateway)
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-        case.validate_response(response, checks=[*CHECKS, negative_data_rejection], transport_kwargs={"app": api.gateway})
+        case.validate_response(
+            response, checks=[*CHECKS, negative_data_rejection], transport_kwargs={"app": api.gateway}
+        )
 
     fuzz()
     assert sum(statuses.values()) >= min(EXAMPLES, 1), statuses

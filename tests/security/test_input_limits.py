@@ -28,7 +28,12 @@ def raw(body: str | bytes) -> dict:
 BIG_DIGITS = '{"service": "openai", "model": "m", "input_tokens": ' + "9" * 5000 + "}"
 # name -> (request kwargs, status, loc of the first detail, words the message must contain)
 CASES = {
-    "body over 1 MiB": (raw(json.dumps({"events": [{**EVENT, "metadata": {"pad": "x" * 3000}}] * 400})), 413, None, "1 MiB"),
+    "body over 1 MiB": (
+        raw(json.dumps({"events": [{**EVENT, "metadata": {"pad": "x" * 3000}}] * 400})),
+        413,
+        None,
+        "1 MiB",
+    ),
     "1001 events": ({"body": {"events": [EVENT] * 1001}}, 400, ["events"], "at most 1000"),
     "no events": ({"body": {"events": []}}, 400, ["events"], "at least 1"),
     "event_id of 129": ({"body": {**EVENT, "event_id": "e" * 129}}, 400, ["event_id"], "pattern"),
@@ -43,40 +48,91 @@ CASES = {
     "metadata over 4 KiB": ({"body": {**EVENT, "metadata": {"pad": "x" * 4100}}}, 400, ["metadata"], "4096 bytes"),
     "metadata 500 deep": ({"body": {**EVENT, "metadata": nested(500)}}, 400, ["body"], "nested deeper than 64"),
     "metadata 70 deep": ({"body": {**EVENT, "metadata": nested(70)}}, 400, ["body"], "nested deeper than 64"),
-    "usage 900 deep": ({"body": {"service": "openai", "model": "gpt-4o", "usage": nested(900)}}, 400, ["body"], "nested"),
+    "usage 900 deep": (
+        {"body": {"service": "openai", "model": "gpt-4o", "usage": nested(900)}},
+        400,
+        ["body"],
+        "nested",
+    ),
     "array 100000 deep": (raw("[" * 100_000 + "]" * 100_000), 400, ["body"], "nested"),
     "non-UTF-8 body": (raw(b'{"service": "openai", "model": "caf\xe9", "input_tokens": 1}'), 400, ["body"], "UTF-8"),
     "invalid JSON": (raw('{"service": "openai",'), 400, ["body"], "invalid JSON"),
     "NaN": (raw('{"service": "openai", "model": "m", "cost_usd": NaN}'), 400, ["body"], "NaN"),
     "5000-digit number": (raw(BIG_DIGITS), 400, ["body"], "too many digits"),
-    "duplicate key": (raw('{"service": "openai", "model": "m", "input_tokens": 1, "input_tokens": 9}'), 400,
-                      ["input_tokens"], "duplicate"),
-    "nested duplicate key": (raw('{"service": "openai", "model": "m", "input_tokens": 1, '
-                                 '"tags": {"team": "a", "team": "b"}}'), 400, ["team"], "duplicate"),
-    "duplicate key in a batch": (raw('{"events": [{"service": "openai", "model": "m", "service": "x"}]}'), 400,
-                                 ["service"], "duplicate"),
-    "text/plain": ({"body": EVENT, "headers": {"content-type": "text/plain"}}, 415, ["header", "content-type"],
-                   "application/json"),
-    "form content type": ({"body": EVENT, "headers": {"content-type": "application/x-www-form-urlencoded"}}, 415,
-                          ["header", "content-type"], "application/json"),
+    "duplicate key": (
+        raw('{"service": "openai", "model": "m", "input_tokens": 1, "input_tokens": 9}'),
+        400,
+        ["input_tokens"],
+        "duplicate",
+    ),
+    "nested duplicate key": (
+        raw('{"service": "openai", "model": "m", "input_tokens": 1, "tags": {"team": "a", "team": "b"}}'),
+        400,
+        ["team"],
+        "duplicate",
+    ),
+    "duplicate key in a batch": (
+        raw('{"events": [{"service": "openai", "model": "m", "service": "x"}]}'),
+        400,
+        ["service"],
+        "duplicate",
+    ),
+    "text/plain": (
+        {"body": EVENT, "headers": {"content-type": "text/plain"}},
+        415,
+        ["header", "content-type"],
+        "application/json",
+    ),
+    "form content type": (
+        {"body": EVENT, "headers": {"content-type": "application/x-www-form-urlencoded"}},
+        415,
+        ["header", "content-type"],
+        "application/json",
+    ),
     "empty body": (raw(b""), 400, ["body"], "required"),
     "a JSON array": ({"body": [EVENT]}, 400, [], "event object"),
     "unknown field": ({"body": {**EVENT, "modle": "x"}}, 400, ["modle"], "Extra inputs"),
-    "tokens over 10**15": ({"body": {**EVENT, "input_tokens": 10**15 + 1}}, 400, ["input_tokens"], "less than or equal"),
-    "10**40 tokens in a usage object": ({"body": {"service": "openai", "model": "gpt-4o", "usage": {"prompt_tokens": 10**40}}},
-                                        400, ["usage", "prompt_tokens"], "from 0 to"),
+    "tokens over 10**15": (
+        {"body": {**EVENT, "input_tokens": 10**15 + 1}},
+        400,
+        ["input_tokens"],
+        "less than or equal",
+    ),
+    "10**40 tokens in a usage object": (
+        {"body": {"service": "openai", "model": "gpt-4o", "usage": {"prompt_tokens": 10**40}}},
+        400,
+        ["usage", "prompt_tokens"],
+        "from 0 to",
+    ),
     "cost over a billion": ({"body": {**EVENT, "cost_usd": 10**10}}, 400, ["cost_usd"], "less than or equal"),
     "cost with 39 digits": ({"body": {**EVENT, "cost_usd": "0." + "1" * 39}}, 400, ["cost_usd"], "38 digits"),
     "negative tokens": ({"body": {**EVENT, "output_tokens": -1}}, 400, ["output_tokens"], "greater than or equal"),
-    "float tokens": (raw(json.dumps(EVENT).replace('"input_tokens": 1000', '"input_tokens": 1000.5')), 400,
-                     ["input_tokens"], "integer"),
+    "float tokens": (
+        raw(json.dumps(EVENT).replace('"input_tokens": 1000', '"input_tokens": 1000.5')),
+        400,
+        ["input_tokens"],
+        "integer",
+    ),
     "timestamp before 2000": ({"body": {**EVENT, "timestamp": "1999-12-31T23:59:59Z"}}, 400, ["timestamp"], "2000"),
-    "timestamp out of range": ({"body": {**EVENT, "timestamp": "0001-01-01T00:00:00+14:00"}}, 400, ["timestamp"], "range"),
+    "timestamp out of range": (
+        {"body": {**EVENT, "timestamp": "0001-01-01T00:00:00+14:00"}},
+        400,
+        ["timestamp"],
+        "range",
+    ),
     "timestamp in the future": ({"body": {**EVENT, "timestamp": "2999-01-01T00:00:00Z"}}, 400, ["timestamp"], "future"),
     "cache over input": ({"body": {**EVENT, "cache_read_tokens": 5000}}, 400, ["cache_read_tokens"], "exceed"),
-    "one bad event in a batch": ({"body": {"events": [{**EVENT, "event_id": f"ok-{i}"} for i in range(5)]
-                                           + [{**EVENT, "event_id": "bad", "output_tokens": "many"}]}},
-                                 400, ["events", 5, "output_tokens"], "integer"),
+    "one bad event in a batch": (
+        {
+            "body": {
+                "events": [{**EVENT, "event_id": f"ok-{i}"} for i in range(5)]
+                + [{**EVENT, "event_id": "bad", "output_tokens": "many"}]
+            }
+        },
+        400,
+        ["events", 5, "output_tokens"],
+        "integer",
+    ),
 }
 
 
@@ -90,7 +146,10 @@ def snapshot(api) -> tuple:
 
 @pytest.fixture
 def ledger(api):
-    assert api.post("/ai_usage", {"events": [{**EVENT, "event_id": "base-1"}, {**EVENT, "event_id": "base-2"}]}).status == 200
+    assert (
+        api.post("/ai_usage", {"events": [{**EVENT, "event_id": "base-1"}, {**EVENT, "event_id": "base-2"}]}).status
+        == 200
+    )
     return api
 
 
@@ -127,7 +186,10 @@ def test_just_within_the_limits_is_accepted(ledger):
 
 BODY_ROUTES = sorted(route for route in ROUTES if route.split()[0] in ("POST", "PUT")
                      and route != "POST /budgets/{budget_id}/reset")
-PATHS = {"PUT /prices/{service}/{model_or_operation}": "/prices/openai/gpt-4o", "PUT /budgets/{budget_id}": "/budgets/b1"}
+PATHS = {
+    "PUT /prices/{service}/{model_or_operation}": "/prices/openai/gpt-4o",
+    "PUT /budgets/{budget_id}": "/budgets/b1",
+}
 
 
 @pytest.mark.parametrize("route", BODY_ROUTES)
@@ -201,7 +263,9 @@ def test_query_values_at_the_limits_are_answered(api):
 def test_every_json_content_type_is_read_as_json(api, content_type):
     """The body check accepts these; the routes whose signatures validate the body read them as JSON too."""
     headers = {"content-type": content_type}
-    created = api.call("POST", "/keys", raw=json.dumps({"name": "k", "scopes": ["usage:read"]}).encode(), headers=headers)
+    created = api.call(
+        "POST", "/keys", raw=json.dumps({"name": "k", "scopes": ["usage:read"]}).encode(), headers=headers
+    )
     assert created.status == 201, created
     recorded = api.call("POST", "/ai_usage", raw=json.dumps({**EVENT, "event_id": "ct-1"}).encode(), headers=headers)
     assert recorded.status == 200, recorded

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from functions.api.access import PUBLIC, ROUTES
 from functions.api import openapi
+from functions.api.access import PUBLIC, ROUTES
 from functions.api.handler import app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,8 +105,10 @@ def test_the_cold_start_never_loads_the_openapi_machinery():
         "import json, sys\n"
         "import functions.api.handler as h\n"
         "event = {'version': '2.0', 'routeKey': 'GET /health', 'rawPath': '/health', 'rawQueryString': '',\n"
-        "         'headers': {}, 'isBase64Encoded': False, 'requestContext': {'http': {'method': 'GET', 'path': '/health',\n"
-        "         'sourceIp': '127.0.0.1', 'protocol': 'HTTP/1.1', 'userAgent': 'x'}, 'requestId': 'r', 'routeKey': 'GET /health',\n"
+        "         'headers': {}, 'isBase64Encoded': False, 'requestContext': "
+        "{'http': {'method': 'GET', 'path': '/health',\n"
+        "         'sourceIp': '127.0.0.1', 'protocol': 'HTTP/1.1', 'userAgent': 'x'}, "
+        "'requestId': 'r', 'routeKey': 'GET /health',\n"
         "         'stage': '$default'}}\n"
         "class Ctx:\n"
         "    function_name = 'api'; memory_limit_in_mb = 512; aws_request_id = 'r'\n"
@@ -114,8 +116,14 @@ def test_the_cold_start_never_loads_the_openapi_machinery():
         "answer = h.lambda_handler(event, Ctx())\n"
         "print(json.dumps({'status': answer['statusCode'], 'modules': sorted(sys.modules)}))\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                         env={"PATH": "/usr/bin:/bin", "POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1"})
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1"},
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["status"] == 200
@@ -130,7 +138,9 @@ EXAMPLE_VALUES = {"start_date": "2026-11-01", "end_date": "2026-11-02", "limit":
                   "since": "2026-11-01", "next_token": ""}
 
 
-@pytest.mark.parametrize("route", sorted(r for r, op in operations() if any(p["in"] == "query" for p in op.get("parameters", []))))
+@pytest.mark.parametrize(
+    "route", sorted(r for r, op in operations() if any(p["in"] == "query" for p in op.get("parameters", [])))
+)
 def test_every_documented_query_parameter_is_one_the_api_reads(api, route):
     """The signatures document what shared/ parses: no documented parameter is an "unknown parameter"."""
     _, path = route.split(" ", 1)
@@ -145,7 +155,9 @@ def test_every_documented_query_parameter_is_one_the_api_reads(api, route):
 
 def test_the_document_module_never_imports_the_handler():
     """No import circle: the system route hands its resolver to openapi.document, which imports nothing above it."""
-    script = "import sys, functions.api.openapi, functions.api.routes.system; print('functions.api.handler' in sys.modules)"
+    script = (
+        "import sys, functions.api.openapi, functions.api.routes.system; print('functions.api.handler' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"

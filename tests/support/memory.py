@@ -149,12 +149,16 @@ class MemoryTable:
         checkpoint = self._read(key) or dict(key)
         pending_key = table.pending_batch_key(p.shard_id)
         pending = self._read(pending_key)
-        progress = {"applied_at": p.applied_at, table.TTL_ATTRIBUTE: p.expires_at, **table.checkpoint_listing(p.shard_id)}
+        progress = {
+            "applied_at": p.applied_at,
+            table.TTL_ATTRIBUTE: p.expires_at,
+            **table.checkpoint_listing(p.shard_id),
+        }
         done = {**progress, "through": p.through, "seq": p.last}
         if p.part == 1:
             if not (("seq" not in checkpoint or checkpoint["seq"] < p.first) and "pending" not in checkpoint):
                 return False
-        elif pending is None or pending.get("first") != p.first or pending.get("done") != p.part - 1:
+        elif pending is None or pending.get("first") != p.first or pending.get("done") != p.part - 1:  # noqa: SIM114 - kept apart as in checkpoints.apply_part
             return False
         elif p.part == p.parts and checkpoint.get("pending") != p.first:
             return False

@@ -1,11 +1,11 @@
 """Budget periods in IANA timezones: boundaries, DST, anchor days (SPEC 6)."""
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
 from shared.budgets import period_of, state_of
-from decimal import Decimal
 
 
 def utc(*args):
@@ -37,7 +37,7 @@ def test_october_in_berlin_is_one_hour_longer_because_of_dst():
 ])
 def test_daily_periods_follow_local_midnight_across_dst(tz, day, hours):
     p = period_of("daily", tz, 1, utc(*day, 12))
-    assert p.key == "%04d-%02d-%02d" % day
+    assert p.key == "{:04d}-{:02d}-{:02d}".format(*day)
     assert (p.end.astimezone(UTC) - p.start.astimezone(UTC)).total_seconds() == hours * 3600
 
 
@@ -61,7 +61,18 @@ def test_weekly_quarterly_yearly_total():
     assert (t.key, t.end) == ("total", None)
 
 
-@pytest.mark.parametrize("u, state", [("0", "ok"), ("0.7499", "ok"), ("0.75", "warning"), ("0.8999", "warning"),
-                                      ("0.9", "critical"), ("0.99999", "critical"), ("1", "exceeded"), ("3", "exceeded")])
+@pytest.mark.parametrize(
+    "u, state",
+    [
+        ("0", "ok"),
+        ("0.7499", "ok"),
+        ("0.75", "warning"),
+        ("0.8999", "warning"),
+        ("0.9", "critical"),
+        ("0.99999", "critical"),
+        ("1", "exceeded"),
+        ("3", "exceeded"),
+    ],
+)
 def test_state_bands(u, state):
     assert state_of(Decimal(u)) == state

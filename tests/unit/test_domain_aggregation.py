@@ -12,9 +12,16 @@ SHARD = "shard-000"
 
 
 def usage(n: int) -> dict:
-    return {"event_id": f"a-{n}", "timestamp": f"2026-11-20T{n % 24:02d}:00:00Z", "service": ["openai", "anthropic"][n % 2],
-            "model": f"m-{n % 3}", "input_tokens": 100 + n, "output_tokens": n, "cost_usd": f"0.{n:06d}",
-            "user_id": f"u{n % 5}"}
+    return {
+        "event_id": f"a-{n}",
+        "timestamp": f"2026-11-20T{n % 24:02d}:00:00Z",
+        "service": ["openai", "anthropic"][n % 2],
+        "model": f"m-{n % 3}",
+        "input_tokens": 100 + n,
+        "output_tokens": n,
+        "cost_usd": f"0.{n:06d}",
+        "user_id": f"u{n % 5}",
+    }
 
 
 def record(memory, count: int) -> list[dict]:
@@ -44,7 +51,12 @@ def test_a_batch_is_applied_once_however_often_it_is_delivered(memory):
     first = aggregation.apply_batch(SHARD, records)
     assert (first.applied, first.skipped, first.failed_from) == (1, 0, None)
     cell = day_cell(memory, 4)  # a-4 alone in its day cell (openai, m-1)
-    assert (cell["events"], cell["cost_usd"], cell["input_tokens"], cell["output_tokens"]) == (1, Decimal("0.000004"), 104, 4)
+    assert (cell["events"], cell["cost_usd"], cell["input_tokens"], cell["output_tokens"]) == (
+        1,
+        Decimal("0.000004"),
+        104,
+        4,
+    )
     assert day_totals(memory) == expected(6)
     again = aggregation.apply_batch(SHARD, records)
     assert (again.applied, again.skipped) == (0, 6)

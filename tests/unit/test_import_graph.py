@@ -100,7 +100,9 @@ def test_the_checker_finds_circles_hidden_in_functions_and_relative_imports(tmp_
     (pkg / "b.py").write_text("def later():\n    from pkg.sub import c\n    return c\n")
     (pkg / "sub" / "__init__.py").write_text("")
     (pkg / "sub" / "c.py").write_text("def later():\n    from .. import a\n    return a\n")
-    (pkg / "d.py").write_text("import pkg.a\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import e\n")
+    (pkg / "d.py").write_text(
+        "import pkg.a\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import e\n"
+    )
     (pkg / "e.py").write_text("from pkg.d import x\n")
     edges = graph(tmp_path, ["pkg"])
     assert edges["pkg.b"] == {"pkg.sub.c"} and edges["pkg.sub.c"] == {"pkg.a"}

@@ -76,7 +76,9 @@ def test_no_genai_prices_price_can_make_an_amount_longer_than_stored_amounts_all
             prices += [v.prices for v in model.price_variants or ()]
             for price in prices:
                 for value in vars(price).values():
-                    values = [value.base, *(t.price for t in value.tiers)] if isinstance(value, TieredPrices) else [value]
+                    values = (
+                        [value.base, *(t.price for t in value.tiers)] if isinstance(value, TieredPrices) else [value]
+                    )
                     for v in (v for v in values if isinstance(v, Decimal)):
                         places = decimal_places(v) + 6 + (1 if provider.id in halved else 0)
                         assert places <= MAX_PLACES, (provider.id, model.id, v)

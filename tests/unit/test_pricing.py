@@ -14,14 +14,19 @@ from shared.usage import normalise_usage
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
-def q(service, model, operation="completion", counts=Counts(), requests=1, at=NOW, tier=None, overrides=()):
-    return quote(service, model, operation, counts, requests, at, tier, overrides)
+def q(service, model, operation="completion", counts=None, requests=1, at=NOW, tier=None, overrides=()):
+    return quote(service, model, operation, Counts() if counts is None else counts, requests, at, tier, overrides)
 
 
 def test_openai_chat_with_cached_tokens_at_list_price():
     # gpt-4o: $2.50 input, $1.25 cached input, $10 output per MTok.
-    result = q("openai", "gpt-4o-2024-08-06", counts=Counts(input_tokens=1117, cache_read_tokens=1024, output_tokens=46))
-    assert result.cost_usd == (Decimal(93) * Decimal("2.5") + Decimal(1024) * Decimal("1.25") + Decimal(46) * 10) / 1_000_000
+    result = q(
+        "openai", "gpt-4o-2024-08-06", counts=Counts(input_tokens=1117, cache_read_tokens=1024, output_tokens=46)
+    )
+    assert (
+        result.cost_usd
+        == (Decimal(93) * Decimal("2.5") + Decimal(1024) * Decimal("1.25") + Decimal(46) * 10) / 1_000_000
+    )
     assert result.cost_usd == Decimal("0.0019725")
     assert result.source == "genai-prices"
 
@@ -32,7 +37,10 @@ def test_batch_and_flex_tiers_halve_openai_and_anthropic_token_prices():
     assert standard == Decimal("12.5")
     assert q("openai", "gpt-4o", counts=counts, tier="batch").cost_usd == Decimal("6.25")
     assert q("anthropic", "claude-haiku-4-5", counts=counts, tier="flex").cost_usd == Decimal("3")
-    assert q("google", "gemini-2.5-flash", counts=counts, tier="batch").cost_usd == q("google", "gemini-2.5-flash", counts=counts).cost_usd
+    assert (
+        q("google", "gemini-2.5-flash", counts=counts, tier="batch").cost_usd
+        == q("google", "gemini-2.5-flash", counts=counts).cost_usd
+    )
 
 
 def test_anthropic_cache_writes_and_one_hour_writes_are_priced_separately():
@@ -61,13 +69,22 @@ def test_unknown_model_has_no_price():
 
 
 def test_override_beats_genai_prices_and_follows_valid_from():
-    old = PriceOverride("openai", "gpt-4o", datetime(2026, 1, 1, tzinfo=UTC), input_per_mtok=Decimal(1), output_per_mtok=Decimal(2))
-    new = PriceOverride("openai", "gpt-4o", datetime(2026, 11, 1, tzinfo=UTC), input_per_mtok=Decimal(3), output_per_mtok=Decimal(4))
+    old = PriceOverride(
+        "openai", "gpt-4o", datetime(2026, 1, 1, tzinfo=UTC), input_per_mtok=Decimal(1), output_per_mtok=Decimal(2)
+    )
+    new = PriceOverride(
+        "openai", "gpt-4o", datetime(2026, 11, 1, tzinfo=UTC), input_per_mtok=Decimal(3), output_per_mtok=Decimal(4)
+    )
     counts = Counts(input_tokens=1_000_000, cache_read_tokens=500_000, output_tokens=1_000_000)
     assert q("openai", "gpt-4o", counts=counts, overrides=[old, new]).cost_usd == Decimal(7)
-    assert q("openai", "gpt-4o", counts=counts, at=datetime(2026, 6, 1, tzinfo=UTC), overrides=[old, new]).cost_usd == Decimal(3)
+    assert q(
+        "openai", "gpt-4o", counts=counts, at=datetime(2026, 6, 1, tzinfo=UTC), overrides=[old, new]
+    ).cost_usd == Decimal(3)
     # Before any override: genai-prices again.
-    assert q("openai", "gpt-4o", counts=counts, at=datetime(2025, 6, 1, tzinfo=UTC), overrides=[old, new]).source == "genai-prices"
+    assert (
+        q("openai", "gpt-4o", counts=counts, at=datetime(2025, 6, 1, tzinfo=UTC), overrides=[old, new]).source
+        == "genai-prices"
+    )
 
 
 def test_operation_override_with_per_request_price_and_credits():
@@ -78,8 +95,15 @@ def test_operation_override_with_per_request_price_and_credits():
 
 
 def _event(**kw):
-    return UsageEvent(event_id="e", ts=NOW, service=kw.pop("service", "openai"), model=kw.pop("model", "gpt-4o"),
-                      operation="completion", counts=kw.pop("counts", Counts(input_tokens=1000, output_tokens=100)), **kw)
+    return UsageEvent(
+        event_id="e",
+        ts=NOW,
+        service=kw.pop("service", "openai"),
+        model=kw.pop("model", "gpt-4o"),
+        operation="completion",
+        counts=kw.pop("counts", Counts(input_tokens=1000, output_tokens=100)),
+        **kw,
+    )
 
 
 def test_reported_cost_is_authoritative_and_list_cost_is_kept():
@@ -101,14 +125,24 @@ def test_openai_cache_writes_cost_the_cache_write_price():
     # (pydantic/pydantic-ai cassette test_openai_responses_prompt_cache_e2e.yaml, via genai-prices' dataset).
     counts = normalise_usage("openai", {"input_tokens": 4020, "input_tokens_details": {"cache_write_tokens": 4012,
                                         "cached_tokens": 0}, "output_tokens": 5})
-    assert q("openai", "gpt-5.6-sol", counts=counts).cost_usd == (Decimal(8) * 4 + Decimal(4012) * 5 + Decimal(5) * 20) / 10**6
+    assert (
+        q("openai", "gpt-5.6-sol", counts=counts).cost_usd
+        == (Decimal(8) * 4 + Decimal(4012) * 5 + Decimal(5) * 20) / 10**6
+    )
 
 
 def test_bedrock_one_hour_cache_writes_cost_the_one_hour_price():
     # Sonnet 4.5 on Bedrock: $3 input, $0.30 cache read, $3.75 5-minute write, $6 1-hour write, $15 output.
-    counts = normalise_usage("bedrock", {"inputTokens": 3, "outputTokens": 61, "cacheReadInputTokens": 2074,
-                                         "cacheWriteInputTokens": 897,
-                                         "cacheDetails": [{"ttl": "1h", "inputTokens": 600}, {"ttl": "5m", "inputTokens": 297}]})
+    counts = normalise_usage(
+        "bedrock",
+        {
+            "inputTokens": 3,
+            "outputTokens": 61,
+            "cacheReadInputTokens": 2074,
+            "cacheWriteInputTokens": 897,
+            "cacheDetails": [{"ttl": "1h", "inputTokens": 600}, {"ttl": "5m", "inputTokens": 297}],
+        },
+    )
     expected = (Decimal(3) * 3 + Decimal(2074) * Decimal("0.3") + Decimal(297) * Decimal("3.75") + Decimal(600) * 6
                 + Decimal(61) * 15) / 10**6
     assert q("bedrock", "global.anthropic.claude-sonnet-4-5-20250929-v1:0", counts=counts).cost_usd == expected
@@ -118,7 +152,10 @@ def test_gemini_tool_use_prompt_and_audio_tokens_are_billed():
     # gemini-2.5-pro: $1.25 input, $10 output; tool-use prompt tokens are input, thoughts are output.
     tool_use = normalise_usage("google", {"promptTokenCount": 17, "candidatesTokenCount": 201,
                                           "thoughtsTokenCount": 213, "toolUsePromptTokenCount": 119})
-    assert q("google", "gemini-2.5-pro", counts=tool_use).cost_usd == (Decimal(136) * Decimal("1.25") + Decimal(414) * 10) / 10**6
+    assert (
+        q("google", "gemini-2.5-pro", counts=tool_use).cost_usd
+        == (Decimal(136) * Decimal("1.25") + Decimal(414) * 10) / 10**6
+    )
     # gemini-2.5-flash: $0.30 text input, $1 audio input, $2.50 output.
     audio = normalise_usage("google", {"promptTokenCount": 1000, "candidatesTokenCount": 10, "promptTokensDetails": [
         {"modality": "AUDIO", "tokenCount": 800}, {"modality": "TEXT", "tokenCount": 200}]})
@@ -167,7 +204,9 @@ def test_amounts_are_stored_as_reported_and_computed_never_cut():
     e = _event()
     price_event(e, Decimal("0.6571631500000001"), [])  # Claude Code's own float, as written
     assert e.cost_usd == Decimal("0.6571631500000001")
-    cheap = PriceOverride("acme-llm", "acme-mini", datetime(2026, 1, 1, tzinfo=UTC), input_per_mtok=Decimal("0.0000123"))
+    cheap = PriceOverride(
+        "acme-llm", "acme-mini", datetime(2026, 1, 1, tzinfo=UTC), input_per_mtok=Decimal("0.0000123")
+    )
     tiny = _event(service="acme-llm", model="acme-mini", counts=Counts(input_tokens=3))
     price_event(tiny, None, [cheap])
     assert (tiny.cost_usd, tiny.cost_source) == (Decimal("3.69E-11"), "computed")  # 13 places: was cut to 12 before

@@ -139,8 +139,14 @@ def test_service_anomalies_count_quiet_days_as_zero_once_the_ledger_has_data():
 
 def test_a_floor_keeps_pennies_from_being_anomalies():
     # The trial's case: one $0.0128 call after a first day that cost $0.00 ("over twice the mean" of 0).
-    first_days = {date(2026, 11, 1): Totals(cost_usd=D(0), events=3), date(2026, 11, 2): Totals(cost_usd=D("0.0128"), events=1)}
-    assert find_anomalies([date(2026, 11, 2)], first_days, {(date(2026, 11, 2), "openai"): first_days[date(2026, 11, 2)]}) == []
+    first_days = {
+        date(2026, 11, 1): Totals(cost_usd=D(0), events=3),
+        date(2026, 11, 2): Totals(cost_usd=D("0.0128"), events=1),
+    }
+    assert (
+        find_anomalies([date(2026, 11, 2)], first_days, {(date(2026, 11, 2), "openai"): first_days[date(2026, 11, 2)]})
+        == []
+    )
     # A cent's wobble on a perfectly steady day: 3 sigma of nothing is nothing, the floor is $0.05 ...
     steady = days_from("2026-11-01", ["0.50"] * 14)
     assert find_anomalies([date(2026, 11, 15)], series({**steady, "2026-11-15": "0.54"}), {}) == []

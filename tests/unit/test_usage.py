@@ -65,10 +65,15 @@ def test_gemini_snake_case_from_the_python_sdk():
 
 # Google bills tool-use prompt tokens as input: total = prompt + candidates + toolUse + thoughts.
 # (pydantic/pydantic-ai cassette test_google_model_web_search_tool.yaml, via genai-prices tests/dataset/usages.json)
-GEMINI_TOOL_USE = {"candidatesTokenCount": 201, "promptTokenCount": 17,
-                   "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 17}], "thoughtsTokenCount": 213,
-                   "toolUsePromptTokenCount": 119, "toolUsePromptTokensDetails": [{"modality": "TEXT", "tokenCount": 119}],
-                   "totalTokenCount": 550}
+GEMINI_TOOL_USE = {
+    "candidatesTokenCount": 201,
+    "promptTokenCount": 17,
+    "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 17}],
+    "thoughtsTokenCount": 213,
+    "toolUsePromptTokenCount": 119,
+    "toolUsePromptTokensDetails": [{"modality": "TEXT", "tokenCount": 119}],
+    "totalTokenCount": 550,
+}
 
 
 def test_gemini_tool_use_prompt_tokens_are_input_tokens():
@@ -112,8 +117,15 @@ def test_anthropic_thinking_tokens_are_reasoning_tokens():
 
 def test_a_count_in_a_list_names_its_place():
     with pytest.raises(UsageShapeError) as info:
-        normalise_usage("bedrock", {"inputTokens": 1, "outputTokens": 1, "cacheWriteInputTokens": 5,
-                                    "cacheDetails": [{"ttl": "5m", "inputTokens": 5}, {"ttl": "1h", "inputTokens": -1}]})
+        normalise_usage(
+            "bedrock",
+            {
+                "inputTokens": 1,
+                "outputTokens": 1,
+                "cacheWriteInputTokens": 5,
+                "cacheDetails": [{"ttl": "5m", "inputTokens": 5}, {"ttl": "1h", "inputTokens": -1}],
+            },
+        )
     assert info.value.loc == ("cacheDetails", 1, "inputTokens")
 
 
@@ -200,7 +212,9 @@ def test_claude_code_with_nothing_to_record_is_an_error():
 
 def test_claude_code_costs_are_kept_exactly_or_refused():
     entry = {"inputTokens": 1, "outputTokens": 1}
-    (kept,) = claude_code_model_usage({"type": "result", "modelUsage": {"m": {**entry, "costUSD": Decimal("3.0000000000000004E-7")}}})
+    (kept,) = claude_code_model_usage(
+        {"type": "result", "modelUsage": {"m": {**entry, "costUSD": Decimal("3.0000000000000004E-7")}}}
+    )
     assert kept.cost_usd == Decimal("3.0000000000000004E-7")  # 23 places: stored as given
     with pytest.raises(UsageShapeError) as info:
         claude_code_model_usage({"type": "result", "modelUsage": {"m": {**entry, "costUSD": Decimal("1E-25")}}})
@@ -211,22 +225,47 @@ def test_claude_code_costs_are_kept_exactly_or_refused():
 # The shapes are Claude Code's own, from anthropics/claude-agent-sdk-python tests/test_errors.py and
 # tests/test_message_parser.py, anthropics/claude-code-action base-action/test/run-claude-sdk.test.ts.
 
-@pytest.mark.parametrize(("result", "reason"), [
-    ({"subtype": "success", "is_error": True, "errors": [], "result": "API Error: Stream idle timeout - no chunks received",
-      "api_error_status": None, "terminal_reason": "api_error"}, "API Error: Stream idle timeout - no chunks received"),
-    ({"subtype": "success", "is_error": True,
-      "result": 'API Error: 500 {"type":"error","error":{"type":"api_error","message":"Internal server error"}}'},
-     'API Error: 500 {"type":"error","error":{"type":"api_error","message":"Internal server error"}}'),
-    ({"subtype": "success", "is_error": True, "api_error_status": 529}, "API error (HTTP 529)"),
-    ({"subtype": "success", "is_error": True, "terminal_reason": "api_error"}, "api_error"),
-    ({"subtype": "error_max_turns", "is_error": True, "errors": ["Reached maximum number of turns (30)"]},
-     "Reached maximum number of turns (30)"),
-    ({"subtype": "error_during_execution", "is_error": True,
-      "errors": ["Tool execution failed: permission denied", "Unable to write to /etc/hosts"]},
-     "Tool execution failed: permission denied; Unable to write to /etc/hosts"),
-    ({"subtype": "error_during_execution", "is_error": False}, "error_during_execution"),
-    ({"subtype": "success", "is_error": True}, "Claude Code reported is_error: true without a reason"),
-])
+@pytest.mark.parametrize(
+    ("result", "reason"),
+    [
+        (
+            {
+                "subtype": "success",
+                "is_error": True,
+                "errors": [],
+                "result": "API Error: Stream idle timeout - no chunks received",
+                "api_error_status": None,
+                "terminal_reason": "api_error",
+            },
+            "API Error: Stream idle timeout - no chunks received",
+        ),
+        (
+            {
+                "subtype": "success",
+                "is_error": True,
+                "result": 'API Error: 500 {"type":"error",'
+                '"error":{"type":"api_error","message":"Internal server error"}}',
+            },
+            'API Error: 500 {"type":"error","error":{"type":"api_error","message":"Internal server error"}}',
+        ),
+        ({"subtype": "success", "is_error": True, "api_error_status": 529}, "API error (HTTP 529)"),
+        ({"subtype": "success", "is_error": True, "terminal_reason": "api_error"}, "api_error"),
+        (
+            {"subtype": "error_max_turns", "is_error": True, "errors": ["Reached maximum number of turns (30)"]},
+            "Reached maximum number of turns (30)",
+        ),
+        (
+            {
+                "subtype": "error_during_execution",
+                "is_error": True,
+                "errors": ["Tool execution failed: permission denied", "Unable to write to /etc/hosts"],
+            },
+            "Tool execution failed: permission denied; Unable to write to /etc/hosts",
+        ),
+        ({"subtype": "error_during_execution", "is_error": False}, "error_during_execution"),
+        ({"subtype": "success", "is_error": True}, "Claude Code reported is_error: true without a reason"),
+    ],
+)
 def test_a_failed_run_keeps_its_real_reason_never_success(result, reason):
     assert claude_code_error({"type": "result", **result}) == reason
 

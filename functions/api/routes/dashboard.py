@@ -11,8 +11,7 @@ from __future__ import annotations
 import mimetypes
 from functools import lru_cache
 from pathlib import Path
-
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
@@ -20,9 +19,12 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from shared.errors import NotFound
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponseContentSchema
+
 router = APIGatewayHttpRouter()
 ROOT = Path(__file__).resolve().parent.parent / "dashboard"
-TEXT = {"schema": {"type": "string"}}
+TEXT: OpenAPIResponseContentSchema = {"schema": {"type": "string"}}
 TEXT_TYPES = ("text/", "application/javascript", "application/json", "image/svg+xml")
 SECURITY_HEADERS = {
     "Cache-Control": "no-cache",

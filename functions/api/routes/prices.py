@@ -21,9 +21,17 @@ from shared.models import SLUG_PATTERN, PriceOverrideIn
 router = APIGatewayHttpRouter()
 
 
-@router.get("/prices", responses={200: answer(
-    "PriceView", "With service and model (or operation): the effective price; otherwise the overrides and per-request prices")},
-    enable_validation=True)
+@router.get(
+    "/prices",
+    responses={
+        200: answer(
+            "PriceView",
+            "With service and model (or operation): the effective price; "
+            "otherwise the overrides and per-request prices",
+        )
+    },
+    enable_validation=True,
+)
 def prices(
     service: Annotated[str | None, Query()] = None,
     model: Annotated[str | None, Query()] = None,

@@ -38,16 +38,20 @@ class ReportRequest(BaseModel):
 @router.get("/reports", responses={200: answer("ReportList", "Stored reports, newest period first")},
             enable_validation=True)
 def list_reports(
-    kind: Annotated[Literal["daily", "weekly", "monthly", ""] | None, Query(description="Only this kind (default: all)")] = None,
+    kind: Annotated[
+        Literal["daily", "weekly", "monthly", ""] | None, Query(description="Only this kind (default: all)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict:
     """List stored reports (`usage:read`)."""
     return {"reports": reports.list_reports(kind or None, limit)}
 
 
-@router.get("/reports/<kind>/<period>",
-            responses={200: answer("Report", "The report as JSON, or as Markdown with format=markdown", text_markdown=TEXT)},
-            enable_validation=True)
+@router.get(
+    "/reports/<kind>/<period>",
+    responses={200: answer("Report", "The report as JSON, or as Markdown with format=markdown", text_markdown=TEXT)},
+    enable_validation=True,
+)
 def get_report(
     kind: Annotated[Kind, Path()],
     period: Annotated[str, Path(description="2026-11-21 (daily), 2026-W47 (weekly) or 2026-11 (monthly)")],

@@ -34,8 +34,12 @@ TYPED: dict[str, Any] = {"enable_validation": True, "middlewares": [params.known
 DATE = r"^(\d{4}-\d{2}-\d{2})?$"
 NAMES = "hour|day|week|month|service|model|operation|user|project|job|batch|repository"
 NAME_LIST = rf"^(({NAMES})(,({NAMES}))*)?$"
-StartDate = Annotated[str | None, Query(pattern=DATE, description="YYYY-MM-DD, inclusive, UTC (default: end_date - 29 days)")]
-EndDate = Annotated[str | None, Query(pattern=DATE, description="YYYY-MM-DD, inclusive, UTC (default: today); range <= 400 days")]
+StartDate = Annotated[
+    str | None, Query(pattern=DATE, description="YYYY-MM-DD, inclusive, UTC (default: end_date - 29 days)")
+]
+EndDate = Annotated[
+    str | None, Query(pattern=DATE, description="YYYY-MM-DD, inclusive, UTC (default: today); range <= 400 days")
+]
 
 Filter = Annotated[str | None, Query(description="exact match; a comma-separated list (at most 50) matches any of its "
                                                  "values, each bounded like the stored field (400 otherwise)")]
@@ -48,7 +52,7 @@ METRIC_COLUMNS = ("cost_usd", "tokens", "input_tokens", "output_tokens", "cache_
 # Not validated by the signature yet: `shared/ingest.py` validates the raw body event by event (one event or a
 # batch, cross-field rules, GitHub claims stamped, content hashed as sent), so the body here only documents it.
 @router.post("/ai_usage", responses={200: answer("RecordAnswer", "Every event is stored (or already was)")})
-def record(body: Annotated[UsageEventIn | UsageBatchIn, Body(description=BODY)] = None) -> dict:
+def record(body: Annotated[UsageEventIn | UsageBatchIn, Body(description=BODY)] = None) -> dict:  # type: ignore[assignment]  # OpenAPI only
     """Record usage events (`usage:write`).
 
     Idempotent by `event_id`: the same id with the same content is a `duplicate`,
