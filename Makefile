@@ -43,12 +43,14 @@ FRESH ?=
 run: $(SERVE_STAMP)  ## the local stack with a demo month on http://127.0.0.1:3000 (PORT=3001, FRESH=1)
 	$(VENV)/bin/aiusage serve --demo --host 127.0.0.1 --port $(PORT) --data-dir .aiusage $(if $(FRESH),--fresh)
 
-test: $(STAMP) browser-deps  ## lint, then unit, handler, infra, end-to-end and browser tests
+test: $(STAMP) browser-deps  ## lint and type-check, then unit, handler, infra, end-to-end and browser tests
 	$(VENV)/bin/ruff check --no-cache .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
-lint: $(STAMP)  ## pyflakes-level checks (also the first step of make test)
+lint: $(STAMP)  ## ruff (E,W,F,I,B,UP,SIM) and mypy on shared/ and functions/ (also the first steps of make test)
 	$(VENV)/bin/ruff check --no-cache .
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)  ## performance record (not part of make test)
 	$(PY) -m benchmarks

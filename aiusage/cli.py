@@ -14,7 +14,7 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -37,8 +37,8 @@ app.add_typer(budgets_app, name="budgets")
 console = Console()
 err = Console(stderr=True)
 
-ApiUrl = Annotated[Optional[str], typer.Option("--api-url", envvar="AIUSAGE_API_URL", help="API base URL.")]
-ApiKey = Annotated[Optional[str], typer.Option("--api-key", envvar="AIUSAGE_API_KEY", help="API key.")]
+ApiUrl = Annotated[str | None, typer.Option("--api-url", envvar="AIUSAGE_API_URL", help="API base URL.")]
+ApiKey = Annotated[str | None, typer.Option("--api-key", envvar="AIUSAGE_API_KEY", help="API key.")]
 
 
 class Format(str, Enum):
@@ -46,7 +46,9 @@ class Format(str, Enum):
     json = "json"
 
 
-FormatOpt = Annotated[Format, typer.Option("--format", help="table (for people) or json (the API's answer, for scripts).")]
+FormatOpt = Annotated[
+    Format, typer.Option("--format", help="table (for people) or json (the API's answer, for scripts).")
+]
 
 
 def _json(data: Any) -> None:
@@ -89,15 +91,27 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 3000,
     demo: Annotated[bool, typer.Option("--demo", help="Seed a realistic demo month of usage.")] = False,
-    dynamodb_endpoint: Annotated[Optional[str], typer.Option(help="Use this DynamoDB-compatible server instead of the embedded one.")] = None,
+    dynamodb_endpoint: Annotated[
+        str | None, typer.Option(help="Use this DynamoDB-compatible server instead of the embedded one.")
+    ] = None,
     table: Annotated[str, typer.Option(help="Table name.")] = "aiusage",
-    workers: Annotated[int, typer.Option(min=1, max=32, help="Processes serving the API at once, as Lambda instances do.")] = 1,
-    contention: Annotated[Optional[str], typer.Option(
-        help="Make the embedded DynamoDB behave like real DynamoDB under load: conflicting transactions are "
-             "cancelled and hot keys throttled, e.g. 'hold_ms=20,key_wcu=100'.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No line per request (method, path, status, milliseconds).")] = False,
-    data_dir: Annotated[Optional[str], typer.Option(
-        help="Keep the embedded table here: saved on stop, loaded on start (--demo then seeds nothing).")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=32, help="Processes serving the API at once, as Lambda instances do.")
+    ] = 1,
+    contention: Annotated[
+        str | None,
+        typer.Option(
+            help="Make the embedded DynamoDB behave like real DynamoDB under load: conflicting transactions are "
+            "cancelled and hot keys throttled, e.g. 'hold_ms=20,key_wcu=100'."
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", help="No line per request (method, path, status, milliseconds).")
+    ] = False,
+    data_dir: Annotated[
+        str | None,
+        typer.Option(help="Keep the embedded table here: saved on stop, loaded on start (--demo then seeds nothing)."),
+    ] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="With --data-dir: forget what was kept, start clean.")] = False,
 ) -> None:
     """Run the local stack: embedded DynamoDB, the API on HTTP, the same handlers as AWS."""
@@ -115,21 +129,23 @@ def serve(
 
 @app.command()
 def record(
-    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="JSON event (or {\"events\": [...]}); '-' for stdin.")] = None,
-    service: Annotated[Optional[str], typer.Option()] = None,
-    model: Annotated[Optional[str], typer.Option()] = None,
-    operation: Annotated[Optional[str], typer.Option()] = None,
-    input_tokens: Annotated[Optional[int], typer.Option()] = None,
-    output_tokens: Annotated[Optional[int], typer.Option()] = None,
-    cache_read_tokens: Annotated[Optional[int], typer.Option()] = None,
-    cache_write_tokens: Annotated[Optional[int], typer.Option()] = None,
-    requests: Annotated[Optional[int], typer.Option()] = None,
-    cost_usd: Annotated[Optional[str], typer.Option(help="Reported cost (authoritative).")] = None,
-    event_id: Annotated[Optional[str], typer.Option()] = None,
-    user_id: Annotated[Optional[str], typer.Option(envvar="USER_ID")] = None,
-    project: Annotated[Optional[str], typer.Option()] = None,
-    job_id: Annotated[Optional[str], typer.Option()] = None,
-    tag: Annotated[Optional[list[str]], typer.Option(help="key=value, repeatable.")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="JSON event (or {\"events\": [...]}); '-' for stdin.")
+    ] = None,
+    service: Annotated[str | None, typer.Option()] = None,
+    model: Annotated[str | None, typer.Option()] = None,
+    operation: Annotated[str | None, typer.Option()] = None,
+    input_tokens: Annotated[int | None, typer.Option()] = None,
+    output_tokens: Annotated[int | None, typer.Option()] = None,
+    cache_read_tokens: Annotated[int | None, typer.Option()] = None,
+    cache_write_tokens: Annotated[int | None, typer.Option()] = None,
+    requests: Annotated[int | None, typer.Option()] = None,
+    cost_usd: Annotated[str | None, typer.Option(help="Reported cost (authoritative).")] = None,
+    event_id: Annotated[str | None, typer.Option()] = None,
+    user_id: Annotated[str | None, typer.Option(envvar="USER_ID")] = None,
+    project: Annotated[str | None, typer.Option()] = None,
+    job_id: Annotated[str | None, typer.Option()] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="key=value, repeatable.")] = None,
     api_url: ApiUrl = None,
     api_key: ApiKey = None,
     fmt: FormatOpt = Format.table,
@@ -183,7 +199,7 @@ class StoredReportFormat(str, Enum):
 def report(
     ctx: typer.Context,
     days: Annotated[int, typer.Option(min=1, max=400, help="How many days, ending today (UTC).")] = 30,
-    service: Annotated[Optional[str], typer.Option(help="Only this service (comma = any of).")] = None,
+    service: Annotated[str | None, typer.Option(help="Only this service (comma = any of).")] = None,
     fmt: Annotated[ReportFormat, typer.Option("--format", help="table, markdown, json or csv.")] = ReportFormat.table,
     api_url: ApiUrl = None,
     api_key: ApiKey = None,
@@ -216,9 +232,12 @@ def report(
 def report_run(
     ctx: typer.Context,
     kind: Annotated[ReportKind, typer.Option(help="daily, weekly or monthly.")] = ReportKind.daily,
-    period: Annotated[Optional[str], typer.Option(
-        help="2026-11-21, 2026-W47 or 2026-11; default the last complete period.")] = None,
-    fmt: Annotated[StoredReportFormat, typer.Option("--format", help="markdown or json.")] = StoredReportFormat.markdown,
+    period: Annotated[
+        str | None, typer.Option(help="2026-11-21, 2026-W47 or 2026-11; default the last complete period.")
+    ] = None,
+    fmt: Annotated[
+        StoredReportFormat, typer.Option("--format", help="markdown or json.")
+    ] = StoredReportFormat.markdown,
     api_url: ApiUrl = None,
     api_key: ApiKey = None,
 ) -> None:
@@ -257,10 +276,10 @@ def _table_env(table: str | None, region: str | None, dynamodb_endpoint: str | N
 DirectOpt = Annotated[bool, typer.Option(
     "--direct", help="Straight to the DynamoDB table with your AWS credentials (the first admin key after "
                      "`cdk deploy`); implied by --table or --dynamodb-endpoint.")]
-TableOpt = Annotated[Optional[str], typer.Option("--table", help="With --direct: the table (stack output TableName; "
+TableOpt = Annotated[str | None, typer.Option("--table", help="With --direct: the table (stack output TableName; "
                                                                  "default $TABLE_NAME).")]
-RegionOpt = Annotated[Optional[str], typer.Option("--region", help="With --direct: the AWS region (default $AWS_REGION).")]
-EndpointOpt = Annotated[Optional[str], typer.Option("--dynamodb-endpoint",
+RegionOpt = Annotated[str | None, typer.Option("--region", help="With --direct: the AWS region (default $AWS_REGION).")]
+EndpointOpt = Annotated[str | None, typer.Option("--dynamodb-endpoint",
                                                     help="With --direct: a DynamoDB-compatible endpoint.")]
 
 
@@ -385,9 +404,9 @@ def keys_revoke(
 
 @prices_app.command("show")
 def prices_show(
-    service: Annotated[Optional[str], typer.Option()] = None,
-    model: Annotated[Optional[str], typer.Option()] = None,
-    operation: Annotated[Optional[str], typer.Option()] = None,
+    service: Annotated[str | None, typer.Option()] = None,
+    model: Annotated[str | None, typer.Option()] = None,
+    operation: Annotated[str | None, typer.Option()] = None,
     api_url: ApiUrl = None,
     api_key: ApiKey = None,
     fmt: FormatOpt = Format.table,
@@ -404,13 +423,13 @@ def prices_show(
 def prices_set(
     service: str,
     model_or_operation: str,
-    input_per_mtok: Annotated[Optional[float], typer.Option()] = None,
-    output_per_mtok: Annotated[Optional[float], typer.Option()] = None,
-    cache_read_per_mtok: Annotated[Optional[float], typer.Option()] = None,
-    cache_write_per_mtok: Annotated[Optional[float], typer.Option()] = None,
-    per_request: Annotated[Optional[float], typer.Option()] = None,
-    credits_per_request: Annotated[Optional[float], typer.Option()] = None,
-    valid_from: Annotated[Optional[str], typer.Option(help="RFC 3339 or YYYY-MM-DD.")] = None,
+    input_per_mtok: Annotated[float | None, typer.Option()] = None,
+    output_per_mtok: Annotated[float | None, typer.Option()] = None,
+    cache_read_per_mtok: Annotated[float | None, typer.Option()] = None,
+    cache_write_per_mtok: Annotated[float | None, typer.Option()] = None,
+    per_request: Annotated[float | None, typer.Option()] = None,
+    credits_per_request: Annotated[float | None, typer.Option()] = None,
+    valid_from: Annotated[str | None, typer.Option(help="RFC 3339 or YYYY-MM-DD.")] = None,
     api_url: ApiUrl = None,
     api_key: ApiKey = None,
     fmt: FormatOpt = Format.table,
@@ -458,21 +477,21 @@ def budgets_status(budget_id: str, api_url: ApiUrl = None, api_key: ApiKey = Non
 def budgets_set(
     budget_id: str,
     period: Annotated[str, typer.Option(help="daily, weekly, monthly, quarterly, yearly or total.")],
-    limit_usd: Annotated[Optional[float], typer.Option()] = None,
-    limit_tokens: Annotated[Optional[int], typer.Option()] = None,
-    limit_credits: Annotated[Optional[float], typer.Option()] = None,
-    name: Annotated[Optional[str], typer.Option()] = None,
-    service: Annotated[Optional[str], typer.Option(help="Scope: service.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Scope: model.")] = None,
-    user_id: Annotated[Optional[str], typer.Option(help="Scope: user.")] = None,
-    project: Annotated[Optional[str], typer.Option(help="Scope: project.")] = None,
-    repository: Annotated[Optional[str], typer.Option(help="Scope: repository.")] = None,
+    limit_usd: Annotated[float | None, typer.Option()] = None,
+    limit_tokens: Annotated[int | None, typer.Option()] = None,
+    limit_credits: Annotated[float | None, typer.Option()] = None,
+    name: Annotated[str | None, typer.Option()] = None,
+    service: Annotated[str | None, typer.Option(help="Scope: service.")] = None,
+    model: Annotated[str | None, typer.Option(help="Scope: model.")] = None,
+    user_id: Annotated[str | None, typer.Option(help="Scope: user.")] = None,
+    project: Annotated[str | None, typer.Option(help="Scope: project.")] = None,
+    repository: Annotated[str | None, typer.Option(help="Scope: repository.")] = None,
     timezone: Annotated[str, typer.Option()] = "UTC",
     anchor_day: Annotated[int, typer.Option()] = 1,
-    threshold: Annotated[Optional[list[float]], typer.Option(help="Alert threshold (fraction), repeatable.")] = None,
+    threshold: Annotated[list[float] | None, typer.Option(help="Alert threshold (fraction), repeatable.")] = None,
     forecast_alert: Annotated[bool, typer.Option("--forecast-alert")] = False,
     action: Annotated[str, typer.Option(help="warn, block, degrade or queue.")] = "warn",
-    fallback_model: Annotated[Optional[str], typer.Option()] = None,
+    fallback_model: Annotated[str | None, typer.Option()] = None,
     api_url: ApiUrl = None,
     api_key: ApiKey = None,
     fmt: FormatOpt = Format.table,
@@ -480,9 +499,18 @@ def budgets_set(
     """Create or replace a budget (admin)."""
     scope = {k: v for k, v in dict(service=service, model=model, user_id=user_id, project=project,
                                     repository=repository).items() if v is not None}
-    body: dict[str, Any] = {"scope": scope, "period": period, "timezone": timezone, "anchor_day": anchor_day,
-                            "limit_usd": limit_usd, "limit_tokens": limit_tokens, "limit_credits": limit_credits,
-                            "forecast_alert": forecast_alert, "action_on_limit": action, "fallback_model": fallback_model}
+    body: dict[str, Any] = {
+        "scope": scope,
+        "period": period,
+        "timezone": timezone,
+        "anchor_day": anchor_day,
+        "limit_usd": limit_usd,
+        "limit_tokens": limit_tokens,
+        "limit_credits": limit_credits,
+        "forecast_alert": forecast_alert,
+        "action_on_limit": action,
+        "fallback_model": fallback_model,
+    }
     if name:
         body["name"] = name
     if threshold:
@@ -498,13 +526,13 @@ def budgets_set(
 
 @budgets_app.command("check")
 def budgets_check(
-    service: Annotated[Optional[str], typer.Option()] = None,
-    model: Annotated[Optional[str], typer.Option()] = None,
-    user_id: Annotated[Optional[str], typer.Option()] = None,
-    project: Annotated[Optional[str], typer.Option()] = None,
-    cost: Annotated[Optional[float], typer.Option("--cost", help="Estimated cost in USD.")] = None,
-    input_tokens: Annotated[Optional[int], typer.Option()] = None,
-    output_tokens: Annotated[Optional[int], typer.Option()] = None,
+    service: Annotated[str | None, typer.Option()] = None,
+    model: Annotated[str | None, typer.Option()] = None,
+    user_id: Annotated[str | None, typer.Option()] = None,
+    project: Annotated[str | None, typer.Option()] = None,
+    cost: Annotated[float | None, typer.Option("--cost", help="Estimated cost in USD.")] = None,
+    input_tokens: Annotated[int | None, typer.Option()] = None,
+    output_tokens: Annotated[int | None, typer.Option()] = None,
     api_url: ApiUrl = None,
     api_key: ApiKey = None,
     fmt: FormatOpt = Format.table,

@@ -99,8 +99,8 @@ def seed(count: int, days: int, end: datetime) -> float:
 
 def seed_approach(start: str, end: str) -> dict[str, Any]:
     """The seed system's answer: every raw event of the range through the service/date GSI."""
-    from shared import store, table
     from functions.api.params import date_range
+    from shared import store, table
     from shared.query import _months, _time_bounds
 
     first, last = date_range(start, end)
@@ -243,7 +243,9 @@ def measure_asset() -> dict[str, Any] | None:
 
 
 def _machine() -> dict[str, str]:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--", ".", f":!{RESULTS.relative_to(ROOT)}"],
                            capture_output=True, text=True, cwd=ROOT).stdout.strip()
     return {
@@ -270,19 +272,26 @@ def render_scale(scale: dict[str, Any]) -> list[str]:
     if previous:
         rows.append((f"one transaction per request ({PREVIOUS_COMMIT})", previous["total"]))
     for name, t in rows:
-        lines.append(f"| {name} | {t['wcu_per_event']:.2f} | `{t['hottest_key']}` | {t['hottest_key_wcu_per_event']:.4f} "
-                     f"| `{t['hottest_item']}` | {t['hottest_item_transactions_per_event']:.4f} "
-                     f"| {t['sustained_events_per_second']:,.0f} | {t['limited_by']} | {t['usd_per_million_events']:.2f} |")
+        lines.append(
+            f"| {name} | {t['wcu_per_event']:.2f} | `{t['hottest_key']}` | {t['hottest_key_wcu_per_event']:.4f} "
+            f"| `{t['hottest_item']}` | {t['hottest_item_transactions_per_event']:.4f} "
+            f"| {t['sustained_events_per_second']:,.0f} | {t['limited_by']} | {t['usd_per_million_events']:.2f} |"
+        )
     if not previous:
-        lines.append(f"| previous design ({PREVIOUS_COMMIT}) | not measured: git has no such commit here | | | | | | | |")
+        lines.append(
+            f"| previous design ({PREVIOUS_COMMIT}) | not measured: git has no such commit here | | | | | | | |"
+        )
     i, a = current["ingest"], current["aggregation"]
     size = current["event_item_bytes"]
-    lines += ["", f"This commit, by path: ingest {i['wcu_per_event']:.2f} WCU per event (hottest key `{i['hottest_key']}`, "
-              f"sustains {i['sustained_events_per_second']:,.0f}/s), aggregation {a['wcu_per_event']:.2f} "
-              f"(hottest key `{a['hottest_key']}`, item `{a['hottest_item']}`, sustains "
-              f"{a['sustained_events_per_second']:,.0f}/s). Event items: median {size['median']} bytes, "
-              f"largest {size['max']}, {size['over_1kb']} over 1 KB. Requests: ingest {i['requests']}, "
-              f"aggregation {a['requests']}."]
+    lines += [
+        "",
+        f"This commit, by path: ingest {i['wcu_per_event']:.2f} WCU per event (hottest key `{i['hottest_key']}`, "
+        f"sustains {i['sustained_events_per_second']:,.0f}/s), aggregation {a['wcu_per_event']:.2f} "
+        f"(hottest key `{a['hottest_key']}`, item `{a['hottest_item']}`, sustains "
+        f"{a['sustained_events_per_second']:,.0f}/s). Event items: median {size['median']} bytes, "
+        f"largest {size['max']}, {size['over_1kb']} over 1 KB. Requests: ingest {i['requests']}, "
+        f"aggregation {a['requests']}.",
+    ]
     return lines
 
 
@@ -292,19 +301,37 @@ def render(machine: dict[str, str], reads: list[dict], writes: list[dict], impor
     lines += [f"- {k}: {v}" for k, v in machine.items()]
     if scale is not None:
         lines += render_scale(scale)
-    lines += ["", "## GET /ai_usage: DynamoDB items read (target: <= 2,500 for 90 days by day,service at any volume)", "",
-              "| events stored | days | aggregation | events in range | items read | requests | seed: items read | seed: requests | seed / cells |",
-              "|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "## GET /ai_usage: DynamoDB items read (target: <= 2,500 for 90 days by day,service at any volume)",
+        "",
+        "| events stored | days | aggregation | events in range | items read | requests "
+        "| seed: items read | seed: requests | seed / cells |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in reads:
         lines.append(f"| {r['events_stored']:,} | {r['days']} | {r['aggregation']} | {r['events_in_range']:,} | "
                      f"{r['items_read']:,} | {r['requests']} | {r['seed_items_read']:,} | {r['seed_requests']} | "
                      f"{r['seed_items_read'] / max(r['items_read'], 1):.1f}x |")
-    lines += ["", "## Write path: DynamoDB item writes per event, event puts and aggregator writes (target: <= 6 at batch 100)", "",
-              "| batch size | events | item writes / event | write requests / event |", "|---:|---:|---:|---:|"]
-    lines += [f"| {w['batch']} | {w['events']:,} | {w['item_writes_per_event']:.2f} | {w['write_requests_per_event']:.3f} |"
-              for w in writes]
-    lines += ["", "## Cold import (`python -X importtime`, median of 9 alternating runs; target: query <= 2x, ingest <= 3x `import boto3`)", "",
-              "| module | ms | x boto3 |", "|---|---:|---:|"]
+    lines += [
+        "",
+        "## Write path: DynamoDB item writes per event, event puts and aggregator writes (target: <= 6 at batch 100)",
+        "",
+        "| batch size | events | item writes / event | write requests / event |",
+        "|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {w['batch']} | {w['events']:,} | {w['item_writes_per_event']:.2f} | {w['write_requests_per_event']:.3f} |"
+        for w in writes
+    ]
+    lines += [
+        "",
+        "## Cold import (`python -X importtime`, median of 9 alternating runs; "
+        "target: query <= 2x, ingest <= 3x `import boto3`)",
+        "",
+        "| module | ms | x boto3 |",
+        "|---|---:|---:|",
+    ]
     lines += [f"| {i['module']} | {i['ms']:.1f} | {i['ratio']:.2f} |" for i in imports]
     lines += ["", "## Pure Python per event (validate + normalise + price; target: <= 0.5 ms)", "",
               f"{ms_per_event:.3f} ms per event", ""]

@@ -133,11 +133,15 @@ def ensure_table(client: Any, table_name: str) -> bool:
         existing = None
     if existing is not None:
         if not (existing.get("StreamSpecification") or {}).get("StreamEnabled"):
-            client.update_table(TableName=table_name, StreamSpecification=table.table_schema(table_name)["StreamSpecification"])
+            client.update_table(
+                TableName=table_name, StreamSpecification=table.table_schema(table_name)["StreamSpecification"]
+            )
         return False
     client.create_table(**table.table_schema(table_name))
     client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
-    client.update_time_to_live(TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": table.TTL_ATTRIBUTE})
+    client.update_time_to_live(
+        TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": table.TTL_ATTRIBUTE}
+    )
     return True
 
 

@@ -83,10 +83,16 @@ def demo_events(now: datetime | None = None, days: int = 30, seed: int = 2026) -
             for part in range(3):
                 n += 1
                 yield {
-                    "event_id": f"demo:{n}", "timestamp": (night + timedelta(minutes=part)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "service": "openai", "model": "text-embedding-3-small", "operation": "embedding",
-                    "input_tokens": rng.randint(200_000, 900_000), "output_tokens": 0, "service_tier": "batch",
-                    "job_id": f"nightly-embeddings-{day:%Y%m%d}", "batch_id": f"batch_{day:%Y%m%d}_{part}",
+                    "event_id": f"demo:{n}",
+                    "timestamp": (night + timedelta(minutes=part)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "service": "openai",
+                    "model": "text-embedding-3-small",
+                    "operation": "embedding",
+                    "input_tokens": rng.randint(200_000, 900_000),
+                    "output_tokens": 0,
+                    "service_tier": "batch",
+                    "job_id": f"nightly-embeddings-{day:%Y%m%d}",
+                    "batch_id": f"batch_{day:%Y%m%d}_{part}",
                     "project": "search",
                 }
         # Claude Code reviews pull requests on weekdays; Claude Code reports its own cost.
@@ -97,7 +103,11 @@ def demo_events(now: datetime | None = None, days: int = 30, seed: int = 2026) -
                     continue
                 n += 1
                 repo = rng.choice(REPOSITORIES)
-                sonnet_in, sonnet_cache, sonnet_out = rng.randint(10, 90), rng.randint(60_000, 400_000), rng.randint(800, 6000)
+                sonnet_in, sonnet_cache, sonnet_out = (
+                    rng.randint(10, 90),
+                    rng.randint(60_000, 400_000),
+                    rng.randint(800, 6000),
+                )
                 haiku_in, haiku_out = rng.randint(500, 4000), rng.randint(100, 900)
                 sonnet_cost = (sonnet_in * 3 + sonnet_cache * 0.3 + sonnet_out * 15) / 1_000_000
                 haiku_cost = (haiku_in * 1 + haiku_out * 5) / 1_000_000
@@ -105,20 +115,39 @@ def demo_events(now: datetime | None = None, days: int = 30, seed: int = 2026) -
                     "event_id": f"demo:{n}",
                     "timestamp": ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
                     "service": "anthropic",
-                    "github": {"repository": repo, "pr_number": rng.randint(100, 400), "run_id": str(rng.randint(10**9, 10**10)),
-                               "run_attempt": 1, "workflow": "Claude Code Review", "job": "review", "actor": rng.choice(USERS),
-                               "event_name": "pull_request"},
+                    "github": {
+                        "repository": repo,
+                        "pr_number": rng.randint(100, 400),
+                        "run_id": str(rng.randint(10**9, 10**10)),
+                        "run_attempt": 1,
+                        "workflow": "Claude Code Review",
+                        "job": "review",
+                        "actor": rng.choice(USERS),
+                        "event_name": "pull_request",
+                    },
                     "claude_code_result": {
-                        "type": "result", "subtype": "success", "is_error": False, "num_turns": rng.randint(3, 20),
-                        "duration_ms": rng.randint(20_000, 300_000), "session_id": f"demo-session-{n}",
+                        "type": "result",
+                        "subtype": "success",
+                        "is_error": False,
+                        "num_turns": rng.randint(3, 20),
+                        "duration_ms": rng.randint(20_000, 300_000),
+                        "session_id": f"demo-session-{n}",
                         "total_cost_usd": round(sonnet_cost + haiku_cost, 6),
                         "modelUsage": {
-                            "claude-sonnet-4-5": {"inputTokens": sonnet_in, "outputTokens": sonnet_out,
-                                                  "cacheReadInputTokens": sonnet_cache, "cacheCreationInputTokens": 0,
-                                                  "costUSD": round(sonnet_cost, 6)},
-                            "claude-haiku-4-5": {"inputTokens": haiku_in, "outputTokens": haiku_out,
-                                                 "cacheReadInputTokens": 0, "cacheCreationInputTokens": 0,
-                                                 "costUSD": round(haiku_cost, 6)},
+                            "claude-sonnet-4-5": {
+                                "inputTokens": sonnet_in,
+                                "outputTokens": sonnet_out,
+                                "cacheReadInputTokens": sonnet_cache,
+                                "cacheCreationInputTokens": 0,
+                                "costUSD": round(sonnet_cost, 6),
+                            },
+                            "claude-haiku-4-5": {
+                                "inputTokens": haiku_in,
+                                "outputTokens": haiku_out,
+                                "cacheReadInputTokens": 0,
+                                "cacheCreationInputTokens": 0,
+                                "costUSD": round(haiku_cost, 6),
+                            },
                         },
                     },
                 }
@@ -150,8 +179,8 @@ def seed(now: datetime | None = None, progress: Progress | None = None) -> dict[
     Returns what it stored ("events", "budgets"); the stream aggregates the events afterwards, and
     `seed_reports` then stores the reports the schedule would have written over the month.
     """
-    from decimal import Decimal
     import json
+    from decimal import Decimal
 
     from shared import budgets
     from shared.ingest import record_usage
@@ -214,18 +243,38 @@ def seed_alarm_notification(now: datetime | None = None) -> None:
     now = (now or datetime.now(UTC)) - timedelta(hours=3)
     stamp = now.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
     message = {
-        "AlarmName": "aiusage-dev-daily-cost", "AlarmDescription": "Daily AI spend above 5 USD",
-        "AWSAccountId": "000000000000", "NewStateValue": "ALARM", "OldStateValue": "OK",
-        "NewStateReason": "Threshold Crossed: 1 out of the last 1 datapoints [5.74] was greater than the threshold (5.0).",
-        "StateChangeTime": stamp, "Region": "local",
+        "AlarmName": "aiusage-dev-daily-cost",
+        "AlarmDescription": "Daily AI spend above 5 USD",
+        "AWSAccountId": "000000000000",
+        "NewStateValue": "ALARM",
+        "OldStateValue": "OK",
+        "NewStateReason": "Threshold Crossed: 1 out of the last 1 datapoints [5.74] was greater than the "
+        "threshold (5.0).",
+        "StateChangeTime": stamp,
+        "Region": "local",
         "AlarmArn": "arn:aws:cloudwatch:local:000000000000:alarm:aiusage-dev-daily-cost",
-        "Trigger": {"MetricName": "CostUSD", "Namespace": "AIUsage", "Statistic": "SUM", "Dimensions": [],
-                    "Period": 86400, "EvaluationPeriods": 1, "ComparisonOperator": "GreaterThanThreshold",
-                    "Threshold": 5.0},
+        "Trigger": {
+            "MetricName": "CostUSD",
+            "Namespace": "AIUsage",
+            "Statistic": "SUM",
+            "Dimensions": [],
+            "Period": 86400,
+            "EvaluationPeriods": 1,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Threshold": 5.0,
+        },
     }
-    record = {"EventSource": "aws:sns", "Sns": {
-        "Type": "Notification", "MessageId": f"demo-alarm-{now:%Y%m%d}", "TopicArn": "arn:aws:sns:local:000000000000:alerts",
-        "Subject": 'ALARM: "aiusage-dev-daily-cost"', "Message": json.dumps(message), "Timestamp": now.isoformat()}}
+    record = {
+        "EventSource": "aws:sns",
+        "Sns": {
+            "Type": "Notification",
+            "MessageId": f"demo-alarm-{now:%Y%m%d}",
+            "TopicArn": "arn:aws:sns:local:000000000000:alerts",
+            "Subject": 'ALARM: "aiusage-dev-daily-cost"',
+            "Message": json.dumps(message),
+            "Timestamp": now.isoformat(),
+        },
+    }
 
     class Context:
         function_name, memory_limit_in_mb, aws_request_id = "notifier", 256, "demo"

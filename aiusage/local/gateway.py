@@ -97,7 +97,9 @@ class Gateway:
             # The authorizer has no identity source, so API Gateway calls it even without an
             # Authorization header, and the API answers every 401 in SPEC 3's shape.
             with self._lock:
-                decision = self._authorizer(self._authorizer_event(event), LambdaContext("authorizer", event["requestContext"]["requestId"]))
+                decision = self._authorizer(
+                    self._authorizer_event(event), LambdaContext("authorizer", event["requestContext"]["requestId"])
+                )
             if not decision.get("isAuthorized"):
                 return error_body(403, "forbidden", "denied by the authorizer")
             event["requestContext"]["authorizer"] = {"lambda": decision.get("context") or {}}
@@ -158,7 +160,8 @@ class Gateway:
         return {
             "version": "2.0",
             "type": "REQUEST",
-            "routeArn": f"arn:aws:execute-api:us-east-1:000000000000:local/$default/{event['routeKey'].replace(' ', '')}",
+            "routeArn": "arn:aws:execute-api:us-east-1:000000000000:local/$default/"
+            + event["routeKey"].replace(" ", ""),
             "identitySource": [event["headers"].get("authorization", "")],
             "routeKey": event["routeKey"],
             "rawPath": event["rawPath"],

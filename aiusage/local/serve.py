@@ -137,8 +137,10 @@ class LocalStack:
         # A generous bound: on a busy 2-core machine aggregating the month has taken over a minute.
         self._stream.drain(timeout=600, progress=lambda done: progress.step("aggregating", min(done, total), total))
         reports = seed_reports(progress=progress.step)
-        progress.done(f"demo seeded in {time.monotonic() - started:.0f} s: {total} events, {counts['budgets']} budgets, "
-                      f"{len(list_alerts())} alerts, {reports} reports")
+        progress.done(
+            f"demo seeded in {time.monotonic() - started:.0f} s: {total} events, {counts['budgets']} budgets, "
+            f"{len(list_alerts())} alerts, {reports} reports"
+        )
 
     def serve_forever(self) -> None:
         self._http.serve_forever()
@@ -244,19 +246,23 @@ class Progress:
 def banner(stack: LocalStack) -> str:
     key = stack.admin_key
     url = stack.url
-    return "\n".join([
-        f"aiusage local stack (table {stack.options.table!r}{', demo month seeded' if stack.options.demo else ''})",
-        f"admin key: {key}",
-        # The key travels in the fragment, which no request carries; the page stores it for the tab and
-        # removes it from the address bar (dashboard/src/main.ts).
-        f"dashboard: {url}/dashboard#key={quote(key, safe='')}   (opens signed in; the key then leaves the address bar)",
-        "try:",
-        f"  curl -s -H 'Authorization: Bearer {key}' '{url}/ai_usage?aggregation=day,service' | python3 -m json.tool",
-        f"  curl -s -X POST -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' "
-        f"-d '{{\"service\":\"openai\",\"model\":\"gpt-4o\",\"input_tokens\":1200,\"output_tokens\":300}}' {url}/ai_usage",
-        f"  curl -s -H 'Authorization: Bearer {key}' '{url}/ai_usage?group_by=day,service&format=csv'",
-        f"listening on {url}",
-    ])
+    return "\n".join(
+        [
+            f"aiusage local stack (table {stack.options.table!r}{', demo month seeded' if stack.options.demo else ''})",
+            f"admin key: {key}",
+            # The key travels in the fragment, which no request carries; the page stores it for the tab and
+            # removes it from the address bar (dashboard/src/main.ts).
+            f"dashboard: {url}/dashboard#key={quote(key, safe='')}"
+            "   (opens signed in; the key then leaves the address bar)",
+            "try:",
+            f"  curl -s -H 'Authorization: Bearer {key}' '{url}/ai_usage?aggregation=day,service'"
+            " | python3 -m json.tool",
+            f"  curl -s -X POST -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' "
+            f'-d \'{{"service":"openai","model":"gpt-4o","input_tokens":1200,"output_tokens":300}}\' {url}/ai_usage',
+            f"  curl -s -H 'Authorization: Bearer {key}' '{url}/ai_usage?group_by=day,service&format=csv'",
+            f"listening on {url}",
+        ]
+    )
 
 
 def serve(options: ServeOptions) -> None:

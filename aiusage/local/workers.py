@@ -12,6 +12,7 @@ endpoint and settings they inherit through the environment.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -80,10 +81,8 @@ def stop_workers(workers: list[subprocess.Popen]) -> None:
 def main(host: str, port: str, log: str = "log") -> None:
     server = http_server(shared_socket(host, int(port)), access_log=log == "log")
     print(READY, flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

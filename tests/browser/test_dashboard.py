@@ -225,7 +225,10 @@ def test_dashboard_shows_the_api_numbers(browser: Any, server: Server, watch: di
         spent, limit = (money_text(Decimal(str(status[name]))) for name in ("spent_usd", "limit_usd"))
         assert f"{spent} of {limit}" in text
         exact_spent, exact_limit = (exact(Decimal(str(status[name]))) for name in ("spent_usd", "limit_usd"))
-        assert item.locator("dd", has_text=f"{spent} of {limit}").get_attribute("title") == f"{exact_spent} of {exact_limit}"
+        assert (
+            item.locator("dd", has_text=f"{spent} of {limit}").get_attribute("title")
+            == f"{exact_spent} of {exact_limit}"
+        )
         # The forecast extrapolates the burn rate to now, so it moves between two reads (fast early in a
         # period): the page shows in cents the exact amount on its hover, and that is the API's, give or take.
         forecast = item.locator("dt:text-is('Forecast') + dd")
@@ -429,7 +432,9 @@ def test_an_admin_manages_budgets_keys_and_prices(browser: Any, server: Server, 
     assert f"of {money_text(Decimal(40))}" in item.inner_text()
 
     item.get_by_role("button", name="Delete").click()
-    with page.expect_response(lambda r: r.request.method == "DELETE" and r.url.endswith("/budgets/browser-budget")) as gone:
+    with page.expect_response(
+        lambda r: r.request.method == "DELETE" and r.url.endswith("/budgets/browser-budget")
+    ) as gone:
         item.get_by_role("button", name="Yes, delete").click()
     assert gone.value.status == 204
     page.wait_for_selector('#budgets li[data-budget-id="browser-budget"]', state="detached")
@@ -493,8 +498,10 @@ def test_an_admin_manages_budgets_keys_and_prices(browser: Any, server: Server, 
     assert "$2.00" in override.inner_text() and "$8.00" in override.inner_text()
 
     reprice = page.locator("#reprice-form")
-    assert (reprice.locator('[name="start_date"]').input_value(), reprice.locator('[name="end_date"]').input_value()) == (
-        start, end)  # the dashboard's range
+    assert (
+        reprice.locator('[name="start_date"]').input_value(),
+        reprice.locator('[name="end_date"]').input_value(),
+    ) == (start, end)  # the dashboard's range
     reprice.locator('[name="start_date"]').fill("2026-13-01")
     status, refused = submit(page, reprice, "Reprice", "POST", "/ai_usage/reprice")
     assert status == 400

@@ -39,7 +39,11 @@ class Server:
             req.add_header(k, v)
         try:
             with urllib.request.urlopen(req, timeout=60) as response:
-                raw, status, hdrs = response.read(), response.status, {k.lower(): v for k, v in response.headers.items()}
+                raw, status, hdrs = (
+                    response.read(),
+                    response.status,
+                    {k.lower(): v for k, v in response.headers.items()},
+                )
         except urllib.error.HTTPError as exc:
             raw, status, hdrs = exc.read(), exc.code, {k.lower(): v for k, v in exc.headers.items()}
         text = raw.decode()

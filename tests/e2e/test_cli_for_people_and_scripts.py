@@ -142,8 +142,9 @@ def test_tables_show_cents_and_whole_ids_in_any_terminal(demo_server: Server) ->
         assert Decimal(amount.replace(",", "")) < Decimal("0.01") or len(amount.split(".")[1]) == 2, amount
 
     price = cli(demo_server, "prices", "show", "--service", "openai", "--model", "gpt-4o").stdout
-    assert re.search(r"input /MTok\s+\$2\.50 *$", price, re.MULTILINE) and re.search(r"output /MTok\s+\$10\.00 *$", price,
-                                                                                    re.MULTILINE)
+    assert re.search(r"input /MTok\s+\$2\.50 *$", price, re.MULTILINE) and re.search(
+        r"output /MTok\s+\$10\.00 *$", price, re.MULTILINE
+    )
     lists = cli(demo_server, "prices", "show").stdout
     assert "place_autocomplete" in lists and "$0.00283" in lists  # prices are rates: shown exactly
 

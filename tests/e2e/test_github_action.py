@@ -101,24 +101,40 @@ class Job:
 
     def claims(self, **overrides: Any) -> dict[str, Any]:
         """The OIDC claims GitHub would give this job."""
-        return {"repository": self.repository, "run_id": self.run_id, "run_attempt": self.run_attempt,
-                "actor": self.actor, "sha": self.sha, "event_name": "pull_request",
-                "workflow_ref": f"{self.repository}/.github/workflows/claude-review.yml@refs/pull/{self.pr_number}/merge",
-                "ref": f"refs/pull/{self.pr_number}/merge", **overrides}
+        return {
+            "repository": self.repository,
+            "run_id": self.run_id,
+            "run_attempt": self.run_attempt,
+            "actor": self.actor,
+            "sha": self.sha,
+            "event_name": "pull_request",
+            "workflow_ref": f"{self.repository}/.github/workflows/claude-review.yml@refs/pull/{self.pr_number}/merge",
+            "ref": f"refs/pull/{self.pr_number}/merge",
+            **overrides,
+        }
 
     def env(self) -> dict[str, str]:
         event = self.tmp / "event.json"
         event.write_text(json.dumps({"action": "opened", "number": self.pr_number,
                                      "pull_request": {"number": self.pr_number, "head": {"sha": self.sha}}}))
         return {
-            "GITHUB_ACTIONS": "true", "CI": "true",
-            "GITHUB_REPOSITORY": self.repository, "GITHUB_REPOSITORY_OWNER": self.repository.split("/")[0],
-            "GITHUB_RUN_ID": self.run_id, "GITHUB_RUN_ATTEMPT": self.run_attempt, "GITHUB_JOB": self.job,
+            "GITHUB_ACTIONS": "true",
+            "CI": "true",
+            "GITHUB_REPOSITORY": self.repository,
+            "GITHUB_REPOSITORY_OWNER": self.repository.split("/")[0],
+            "GITHUB_RUN_ID": self.run_id,
+            "GITHUB_RUN_ATTEMPT": self.run_attempt,
+            "GITHUB_JOB": self.job,
             "GITHUB_WORKFLOW": "Claude Code Review",
-            "GITHUB_WORKFLOW_REF": f"{self.repository}/.github/workflows/claude-review.yml@refs/pull/{self.pr_number}/merge",
-            "GITHUB_SHA": self.sha, "GITHUB_ACTOR": self.actor, "GITHUB_EVENT_NAME": "pull_request",
-            "GITHUB_EVENT_PATH": str(event), "RUNNER_TEMP": str(self.tmp),
-            "GITHUB_STEP_SUMMARY": str(self.tmp / "summary.md"), "GITHUB_OUTPUT": str(self.tmp / "output.txt"),
+            "GITHUB_WORKFLOW_REF": f"{self.repository}/.github/workflows/claude-review.yml"
+            f"@refs/pull/{self.pr_number}/merge",
+            "GITHUB_SHA": self.sha,
+            "GITHUB_ACTOR": self.actor,
+            "GITHUB_EVENT_NAME": "pull_request",
+            "GITHUB_EVENT_PATH": str(event),
+            "RUNNER_TEMP": str(self.tmp),
+            "GITHUB_STEP_SUMMARY": str(self.tmp / "summary.md"),
+            "GITHUB_OUTPUT": str(self.tmp / "output.txt"),
         }
 
     def event_id(self) -> str:
@@ -175,7 +191,9 @@ def write_execution(path: Path, messages: list[Any], *, json_lines: bool = False
 
 
 def pr_events(server, pr_number: int, repository: str = REPO) -> list[dict[str, Any]]:
-    status, body, _ = server.request("GET", "/ai_usage/events?" + urlencode({"repository": repository, "pr_number": pr_number}))
+    status, body, _ = server.request(
+        "GET", "/ai_usage/events?" + urlencode({"repository": repository, "pr_number": pr_number})
+    )
     assert status == 200, body
     return body["events"]
 
@@ -194,7 +212,9 @@ def secrets_shown(run: Run, *secrets: str) -> list[str]:
 
 # --- the OIDC path --------------------------------------------------------------------------------
 
-def test_records_each_models_usage_with_the_jobs_oidc_token_and_a_rerun_records_nothing_new(server, id_tokens, tmp_path):
+def test_records_each_models_usage_with_the_jobs_oidc_token_and_a_rerun_records_nothing_new(
+    server, id_tokens, tmp_path
+):
     job = Job(tmp_path)
     id_tokens.claims = job.claims()
     inputs = {"execution-file": write_execution(tmp_path / "execution.json", EXECUTION), "api-url": server.url}
@@ -212,8 +232,12 @@ def test_records_each_models_usage_with_the_jobs_oidc_token_and_a_rerun_records_
     assert job.event_id() == f"gh:octo-org/octo-repo:16588214930:2:review:{SESSION}"
     sonnet = events[1]
     assert (sonnet["service"], sonnet["operation"], sonnet["status"]) == ("anthropic", "code_review", "ok")
-    assert (sonnet["input_tokens"], sonnet["cache_read_tokens"], sonnet["cache_write_tokens"], sonnet["output_tokens"]) == (
-        12 + 198400 + 41210, 198400, 41210, 2710)
+    assert (
+        sonnet["input_tokens"],
+        sonnet["cache_read_tokens"],
+        sonnet["cache_write_tokens"],
+        sonnet["output_tokens"],
+    ) == (12 + 198400 + 41210, 198400, 41210, 2710)
     assert sonnet["github"] == {
         "repository": REPO, "pr_number": 123, "run_id": "16588214930", "run_attempt": 2, "job": "review",
         "workflow": "Claude Code Review", "actor": "octocat", "sha": job.sha, "event_name": "pull_request",
@@ -339,7 +363,12 @@ def test_a_result_without_model_usage_records_the_tokens_of_usage(server, id_tok
 
     assert run.code == 0 and run.outputs["accepted"] == "1", run.stdout
     (event,) = pr_events(server, 132)
-    assert (event["model"], event["input_tokens"], event["cache_read_tokens"], event["output_tokens"]) == ("unknown", 15, 5, 7)
+    assert (event["model"], event["input_tokens"], event["cache_read_tokens"], event["output_tokens"]) == (
+        "unknown",
+        15,
+        5,
+        7,
+    )
 
 
 # --- the API key path -----------------------------------------------------------------------------
