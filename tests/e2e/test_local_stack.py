@@ -22,7 +22,11 @@ def test_serve_prints_key_curl_lines_and_listening(demo_server):
     text = "".join(demo_server.output)
     assert f"admin key: {ADMIN_KEY}" in text
     assert text.count("curl ") == 3
-    assert text.strip().splitlines()[-1] == f"listening on {demo_server.url}"
+    lines = text.strip().splitlines()
+    listening = lines.index(f"listening on {demo_server.url}")
+    # The banner ends with it; after it come only the access-log lines of requests (other tests' included).
+    assert all(re.match(r"^\d\d:\d\d:\d\d [A-Z]+ /\S* \d{3} \d+ ms$", line) for line in lines[listening + 1:]), \
+        lines[listening + 1:][:5]
     assert demo_server.url.startswith("http://127.0.0.1:")
 
 
